@@ -1,0 +1,206 @@
+"""The `cchc` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import flows  # noqa: F401  (telemetry off before anything else loads)
+from flows import simulate
+from flows.settings import SourcesFileError, default_as_of, load_sources_file
+from flows.warehouse import DuckDBWarehouse, Warehouse, WarehouseError
+
+app = typer.Typer(help="cchc: administrative-procedure performance warehouse", no_args_is_help=True)
+app.add_typer(simulate.app, name="simulate")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(reason: str, code: int = 1):
+    # One line, as CONTRACTS §3 promises.
+    err.print(f"cchc: {' '.join(str(reason).split())}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def default_report_dir(warehouse: Warehouse) -> Path:
+    if isinstance(warehouse, DuckDBWarehouse):
+        return warehouse.path.parent / "reports"
+    return Path.cwd() / "reports"
+
+
+def run_pipeline(
+    sources: Path, warehouse_url: str, as_of: date, report_dir: Path | None, quiet: bool = False
+):
+    """Run the nightly flow; return its summary or raise with a one-line reason."""
+    from flows.load import new_run_id
+    from flows.pipeline import nightly
+
+    load_sources_file(sources)  # a bad sources file fails before anything starts
+    warehouse = Warehouse.from_url(warehouse_url)
+    out = report_dir or default_report_dir(warehouse)
+    if quiet:
+        logging.getLogger("prefect").setLevel(logging.WARNING)
+    return nightly(
+        sources_file=str(Path(sources).resolve()),
+        warehouse_url=warehouse_url,
+        as_of=as_of.isoformat(),
+        report_dir=str(Path(out).resolve()),
+        run_id=new_run_id(),
+    )
+
+
+def _parse_date(value: str | None) -> date:
+    if value is None:
+        return default_as_of()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(f"--as-of must be a date YYYY-MM-DD, got {value!r}", 2)
+
+
+@app.command()
+def run(
+    sources: Annotated[
+        Path | None, typer.Option(help="Sources file (YAML)", envvar="CCHC_SOURCES")
+    ] = None,
+    warehouse: Annotated[
+        str | None,
+        typer.Option(help="duckdb:///file.duckdb or postgresql://…", envvar="CCHC_WAREHOUSE_URL"),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Evaluation date (default: yesterday)")
+    ] = None,
+    report_dir: Annotated[
+        Path | None, typer.Option(help="Where to write the report", envvar="CCHC_REPORT_DIR")
+    ] = None,
+):
+    """One complete refresh: extract, validate, load, transform, publish, report."""
+    if sources is None:
+        _fail("no sources file: pass --sources FILE or set CCHC_SOURCES", 2)
+    if warehouse is None:
+        _fail("no warehouse: pass --warehouse URL or set CCHC_WAREHOUSE_URL", 2)
+    day = _parse_date(as_of)
+    try:
+        summary = run_pipeline(sources, warehouse, day, report_dir)
+    except (SourcesFileError, WarehouseError) as exc:
+        _fail(str(exc))
+    except Exception as exc:  # the flow's own failure: report its first line, exit non-zero
+        _fail(f"run failed: {_first_line(exc)}")
+    _print_summary(summary)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _print_summary(summary) -> None:
+    table = Table(title=f"cchc run {summary.run_id} (as of {summary.as_of})")
+    for col in ("source", "files new", "unchanged", "rows read", "loaded", "quarantined"):
+        table.add_column(col, justify="right" if col != "source" else "left")
+    for s in summary.sources:
+        table.add_row(
+            s["source_name"],
+            str(s["files_loaded"] + s["files_quarantined"]),
+            str(s["files_unchanged"]),
+            str(s["rows_read"]),
+            str(s["rows_loaded"]),
+            str(s["rows_quarantined"]),
+        )
+    console.print(table)
+    console.print(f"published: {summary.published}")
+    console.print(f"report: {summary.report_path}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the sample district")] = Path("demo"),
+    seed: int = 2025,
+):
+    """Generate the sample district (An Lão, Hải Phòng) and run the pipeline on DuckDB."""
+    out = out.resolve()
+    console.print(f"[bold]1/2[/] generating the sample district into {out}")
+    sources = simulate.generate_district(out / "an_lao", seed=seed)
+    warehouse_file = out / "warehouse.duckdb"
+    as_of = simulate.DEFAULT_END
+    console.print(f"[bold]2/2[/] running the pipeline on DuckDB (as of {as_of})")
+    try:
+        summary = run_pipeline(
+            sources, f"duckdb:///{warehouse_file}", as_of, out / "reports", quiet=True
+        )
+    except Exception as exc:
+        _fail(f"demo failed: {_first_line(exc)}")
+    _print_summary(summary)
+    _print_on_time_table(Warehouse.from_url(f"duckdb:///{warehouse_file}"))
+    console.print(f"\nwarehouse: {warehouse_file}")
+    console.print(f"report:    {summary.report_path}")
+
+
+def _print_on_time_table(warehouse: Warehouse) -> None:
+    frame = warehouse.query_df(
+        "select t.unit_code, u.unit_name, t.received, t.resolved, t.early + t.on_time as on_time, "
+        "t.late, t.in_progress_overdue, t.on_time_rate_766, t.on_time_rate_resolved, "
+        "t.late_rate_need_to_process "
+        "from marts.dossier_timeliness t join marts.dim_unit u on u.unit_code = t.unit_code "
+        "and u.valid_to is not null "
+        "where t.period_grain = 'quarter' and t.period_start = (select max(period_start) "
+        "from marts.dossier_timeliness where period_grain = 'quarter') "
+        "order by u.unit_type desc, t.unit_code"
+    )
+    if frame.empty:
+        return
+    period = warehouse.query_df(
+        "select max(period_start) as p from marts.dossier_timeliness where period_grain = 'quarter'"
+    ).p.iloc[0]
+    table = Table(title=f"On-time rates per unit, quarter starting {period}")
+    for col in ("unit", "name", "received", "resolved", "early+on time", "late",
+                "open overdue", "766 %", "resolved %", "late/need %"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("unit", "name") else "right")
+    for r in frame.itertuples():
+        table.add_row(
+            r.unit_code, r.unit_name, str(r.received), str(r.resolved), str(r.on_time),
+            str(r.late), str(r.in_progress_overdue), _pct(r.on_time_rate_766),
+            _pct(r.on_time_rate_resolved), _pct(r.late_rate_need_to_process),
+        )  # fmt: skip
+    console.print(table)
+
+
+def _pct(value) -> str:
+    return "—" if value is None or value != value else f"{float(value):.2f}"
+
+
+@app.command()
+def report(
+    warehouse: Annotated[str | None, typer.Option(envvar="CCHC_WAREHOUSE_URL")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of")] = None,
+    report_dir: Annotated[Path | None, typer.Option(envvar="CCHC_REPORT_DIR")] = None,
+):
+    """Write the report from what the warehouse holds now."""
+    from flows.report import write_report
+
+    if warehouse is None:
+        _fail("no warehouse: pass --warehouse URL or set CCHC_WAREHOUSE_URL", 2)
+    wh = Warehouse.from_url(warehouse)
+    day = _parse_date(as_of)
+    try:
+        path = write_report(wh, day.isoformat(), "report", report_dir or default_report_dir(wh))
+    except Exception as exc:
+        _fail(f"report failed: {_first_line(exc)}")
+    console.print(f"report: {path}")
+
+
+def main() -> None:  # pragma: no cover
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

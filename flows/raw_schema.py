@@ -1,0 +1,131 @@
+"""The raw layer: tables the loader writes and dbt reads (source `raw`).
+
+One definition for both warehouses; types are ones DuckDB and PostgreSQL share.
+"""
+
+RAW_SCHEMA = "raw"
+
+# Accepted rows of dossier log files (CONTRACTS §1a), one per source row, typed.
+DOSSIER_LOG = {
+    "source_name": "varchar not null",
+    "file_path": "varchar not null",  # relative to the source path: <unit_code>/<YYYY-MM-DD>.csv
+    "file_date": "date",  # the date in the file name
+    "row_number": "integer not null",  # line in the file, header = 1, as a spreadsheet shows it
+    "dossier_code": "varchar not null",
+    "unit_code": "varchar not null",
+    "procedure_code": "varchar",
+    "channel": "integer not null",
+    "received_at": "timestamp not null",
+    "due_at": "timestamp",
+    "finished_at": "timestamp",
+    "returned_at": "timestamp",
+    "status_code": "integer not null",
+    "supplement_count": "integer",
+    "fee_vnd": "bigint",
+    "paid_online": "integer",
+    "digitized": "integer",
+    "e_result": "integer",
+    "reused": "integer",
+    "apology_at": "timestamp",
+    "applicant_name": "varchar",  # personal data: raw layer only
+    "applicant_id": "varchar",  # personal data: raw layer only
+    "updated_at": "timestamp",
+    "load_id": "varchar not null",
+}
+
+# Every file seen, with its content hash: a file already loaded is not loaded again.
+LOADED_FILES = {
+    "source_name": "varchar not null",
+    "file_path": "varchar not null",
+    "file_date": "date",
+    "unit_folder": "varchar",
+    "file_sha256": "varchar not null",
+    "file_bytes": "bigint not null",
+    "encoding": "varchar",
+    "rows_read": "integer not null",
+    "rows_loaded": "integer not null",
+    "rows_quarantined": "integer not null",
+    "load_id": "varchar not null",
+    "run_id": "varchar not null",
+    "loaded_at": "timestamp not null",
+}
+
+# Rows (or whole files, row_number null) kept out of the warehouse, and why.
+QUARANTINE = {
+    "source_name": "varchar not null",
+    "file_path": "varchar not null",
+    "row_number": "integer",
+    "record_code": "varchar",  # the dossier code when the row had one
+    "column_name": "varchar",
+    "value": "varchar",
+    "rule": "varchar not null",
+    "message_vi": "varchar not null",
+    "load_id": "varchar not null",
+}
+
+# Suspicious but real: loaded, and reported.
+ROW_FLAGS = {
+    "source_name": "varchar not null",
+    "file_path": "varchar not null",
+    "row_number": "integer",
+    "record_code": "varchar",
+    "column_name": "varchar",
+    "value": "varchar",
+    "rule": "varchar not null",
+    "message_vi": "varchar not null",
+    "load_id": "varchar not null",
+}
+
+# CONTRACTS §1e, replaced on every run from the sources file's `units:` CSV.
+REGISTERED_UNITS = {
+    "unit_code": "varchar not null",
+    "unit_name": "varchar not null",
+    "unit_type": "varchar not null",
+    "parent_unit_code": "varchar",
+}
+
+# Official units from the `vietnamadminunits` package (legacy and post-2025 lists).
+REF_ADMIN_UNITS = {
+    "unit_code": "varchar not null",
+    "unit_name": "varchar not null",
+    "unit_type": "varchar not null",  # province | district | commune
+    "parent_unit_code": "varchar",
+    "province_code": "varchar not null",
+    "valid_from": "date",
+    "valid_to": "date",
+    "successor_unit_code": "varchar",
+}
+
+# Working-day calendar from the `holidays` package (country VN).
+REF_CALENDAR = {
+    "calendar_date": "date not null",
+    "is_working_day": "boolean not null",
+    "holiday_name": "varchar",
+}
+
+# Which version of each reference table is loaded, so unchanged data is not rewritten.
+REFERENCE_VERSIONS = {
+    "table_name": "varchar not null",
+    "content_sha256": "varchar not null",
+    "row_count": "integer not null",
+    "loaded_at": "timestamp not null",
+}
+
+TABLES = {
+    "dossier_log": DOSSIER_LOG,
+    "loaded_files": LOADED_FILES,
+    "quarantine": QUARANTINE,
+    "row_flags": ROW_FLAGS,
+    "registered_units": REGISTERED_UNITS,
+    "ref_admin_units": REF_ADMIN_UNITS,
+    "ref_calendar": REF_CALENDAR,
+    "reference_versions": REFERENCE_VERSIONS,
+}
+
+
+def create_statements() -> list[str]:
+    statements = [f"create schema if not exists {RAW_SCHEMA}"]
+    for name, columns in TABLES.items():
+        cols = ",\n    ".join(f"{col} {typ}" for col, typ in columns.items())
+        statements.append(f"create table if not exists {RAW_SCHEMA}.{name} (\n    {cols}\n)")
+    return statements

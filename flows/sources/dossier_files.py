@@ -1,0 +1,105 @@
+"""Dossier log files from one-stop desks (CONTRACTS §1a): parse -> typed frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from flows.sources.common import (
+    ParsedTable,
+    SourceFile,
+    discover_unit_files,
+    parse_amounts,
+    parse_datetimes,
+    parse_integers,
+    read_table,
+)
+
+# Contract header -> canonical column (CONTRACTS §1a, in contract order).
+COLUMNS = {
+    "Mã hồ sơ": "dossier_code",
+    "Mã đơn vị": "unit_code",
+    "Mã TTHC": "procedure_code",
+    "Kênh nộp": "channel",
+    "Ngày tiếp nhận": "received_at",
+    "Ngày hẹn trả": "due_at",
+    "Ngày kết thúc xử lý": "finished_at",
+    "Ngày trả kết quả": "returned_at",
+    "Trạng thái": "status_code",
+    "Số lần bổ sung": "supplement_count",
+    "Lệ phí": "fee_vnd",
+    "Thanh toán trực tuyến": "paid_online",
+    "Số hóa": "digitized",
+    "Kết quả điện tử": "e_result",
+    "Tái sử dụng": "reused",
+    "Ngày xin lỗi": "apology_at",
+    "Họ tên người nộp": "applicant_name",
+    "Số giấy tờ": "applicant_id",
+    "Ngày cập nhật": "updated_at",
+}
+HEADER_OF = {name: header for header, name in COLUMNS.items()}
+
+# A file without these columns cannot hold real records; the others may be absent.
+REQUIRED = {"dossier_code", "received_at", "status_code", "channel"}
+
+DATETIME_COLUMNS = [
+    "received_at",
+    "due_at",
+    "finished_at",
+    "returned_at",
+    "apology_at",
+    "updated_at",
+]
+INTEGER_COLUMNS = [
+    "channel",
+    "status_code",
+    "supplement_count",
+    "paid_online",
+    "digitized",
+    "e_result",
+    "reused",
+]
+TEXT_COLUMNS = ["dossier_code", "unit_code", "procedure_code", "applicant_name", "applicant_id"]
+
+
+def discover(root: Path) -> list[SourceFile]:
+    files = []
+    for path, unit_folder, file_date in discover_unit_files(root):
+        files.append(
+            SourceFile(
+                path=path,
+                relative_path=path.relative_to(root).as_posix(),
+                file_date=file_date,
+                unit_folder=unit_folder,
+                content=path.read_bytes(),
+            )
+        )
+    return files
+
+
+def parse(file: SourceFile) -> tuple[pd.DataFrame, ParsedTable]:
+    """Typed frame of one file, beside the text it came from (`<column>__text`).
+
+    Nothing is dropped here: deciding what is quarantined is validation's job.
+    """
+    table = read_table(file, COLUMNS, REQUIRED)
+    text = table.frame
+    typed = pd.DataFrame(index=text.index)
+    typed["file_path"] = file.relative_path
+    typed["file_date"] = pd.Timestamp(file.file_date) if file.file_date else pd.NaT
+    typed["row_number"] = text["row_number"].astype("int64")
+    for col in TEXT_COLUMNS:
+        typed[col] = text[col].where(text[col] != "", None)
+    # The folder names the unit when the row leaves it empty.
+    if file.unit_folder:
+        typed["unit_code"] = typed["unit_code"].fillna(file.unit_folder)
+    for col in DATETIME_COLUMNS:
+        typed[col] = parse_datetimes(text[col])
+    for col in INTEGER_COLUMNS:
+        typed[col] = parse_integers(text[col])
+    typed["fee_vnd"] = parse_amounts(text["fee_vnd"])
+    for col in [*DATETIME_COLUMNS, *INTEGER_COLUMNS, "fee_vnd"]:
+        typed[f"{col}__text"] = text[col]
+    typed["unit_folder"] = file.unit_folder
+    return typed, table

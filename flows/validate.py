@@ -1,0 +1,259 @@
+"""Great Expectations suites for source batches, and the split of a batch they decide.
+
+Suites are built in code (reviewable here) and written as JSON into `expectations/`,
+where the pipeline reads them. `python -m flows.validate` rewrites the JSON files.
+Severity `critical` quarantines the row (CONTRACTS §1f); `warning` loads it and flags it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import cache
+from pathlib import Path
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+import pandas as pd
+
+from flows.sources.dossier_files import HEADER_OF
+
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
+
+DOSSIER_CODE = r"^[0-9A-Za-z.\-_]+-\d{6}-\d{4}$"
+PROCEDURE_CODE = r"^\d\.\d{6}$"
+STATUS_CODES = list(range(1, 11))
+CHANNELS = [1, 2, 3]
+
+
+def _meta(rule: str, column: str | None, message_vi: str) -> dict:
+    return {"rule": rule, "column": column, "message_vi": message_vi}
+
+
+def _readable(column: str, severity: str = "warning") -> gxe.Expectation:
+    """A date or number that was written but could not be read."""
+    header = HEADER_OF[column]
+    return gxe.ExpectColumnValuesToNotBeNull(
+        column=column,
+        row_condition=f'{column}__text != ""',
+        condition_parser="pandas",
+        severity=severity,
+        meta=_meta(
+            f"{column}_unreadable",
+            header,
+            f"Giá trị cột «{header}» không đọc được (sai định dạng hoặc ngày không tồn tại).",
+        ),
+    )
+
+
+def build_dossier_suite() -> gx.ExpectationSuite:
+    h = HEADER_OF
+    expectations = [
+        # critical: the row cannot be a real dossier
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="dossier_code",
+            severity="critical",
+            meta=_meta("dossier_code_missing", h["dossier_code"], "Thiếu mã hồ sơ."),
+        ),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="received_at",
+            severity="critical",
+            meta=_meta(
+                "received_at_invalid",
+                h["received_at"],
+                "Ngày tiếp nhận trống, sai định dạng hoặc không tồn tại.",
+            ),
+        ),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="status_code",
+            severity="critical",
+            meta=_meta(
+                "status_code_missing", h["status_code"], "Trạng thái trống hoặc không phải số."
+            ),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="status_code",
+            value_set=STATUS_CODES,
+            severity="critical",
+            meta=_meta(
+                "status_code_domain",
+                h["status_code"],
+                "Trạng thái ngoài danh mục (chỉ từ 1 đến 10).",
+            ),
+        ),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="channel",
+            severity="critical",
+            meta=_meta("channel_missing", h["channel"], "Kênh nộp trống hoặc không phải số."),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="channel",
+            value_set=CHANNELS,
+            severity="critical",
+            meta=_meta(
+                "channel_domain",
+                h["channel"],
+                "Kênh nộp ngoài danh mục (1 trực tiếp, 2 trực tuyến, 3 bưu chính).",
+            ),
+        ),
+        # warning: a real dossier whose paperwork is odd
+        gxe.ExpectColumnValuesToMatchRegex(
+            column="dossier_code",
+            regex=DOSSIER_CODE,
+            severity="warning",
+            meta=_meta(
+                "dossier_code_format",
+                h["dossier_code"],
+                "Mã hồ sơ không đúng dạng <mã cơ quan>-<YYMMDD>-<4 số thứ tự>.",
+            ),
+        ),
+        gxe.ExpectColumnValuesToMatchRegex(
+            column="procedure_code",
+            regex=PROCEDURE_CODE,
+            severity="warning",
+            meta=_meta(
+                "procedure_code_format",
+                h["procedure_code"],
+                "Mã thủ tục hành chính không đúng dạng quốc gia (ví dụ 1.001193).",
+            ),
+        ),
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="unit_code",
+            column_B="unit_folder",
+            ignore_row_if="either_value_is_missing",
+            severity="warning",
+            meta=_meta(
+                "unit_code_folder_mismatch",
+                h["unit_code"],
+                "Mã đơn vị trong tệp khác thư mục đơn vị gửi tệp.",
+            ),
+        ),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="due_at",
+            column_B="received_at",
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            severity="warning",
+            meta=_meta("due_before_received", h["due_at"], "Ngày hẹn trả trước ngày tiếp nhận."),
+        ),
+        *(
+            _readable(c)
+            for c in [
+                "due_at",
+                "finished_at",
+                "returned_at",
+                "apology_at",
+                "updated_at",
+                "fee_vnd",
+                "supplement_count",
+                "paid_online",
+                "digitized",
+                "e_result",
+                "reused",
+            ]
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="supplement_count",
+            min_value=0,
+            severity="warning",
+            meta=_meta("supplement_count_negative", h["supplement_count"], "Số lần bổ sung âm."),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="paid_online",
+            value_set=[0, 1, 2],
+            severity="warning",
+            meta=_meta(
+                "paid_online_domain",
+                h["paid_online"],
+                "Thanh toán trực tuyến chỉ nhận 0, 1 hoặc 2.",
+            ),
+        ),
+        *(
+            gxe.ExpectColumnValuesToBeInSet(
+                column=c,
+                value_set=[0, 1],
+                severity="warning",
+                meta=_meta(f"{c}_domain", h[c], f"Cột «{h[c]}» chỉ nhận 0 hoặc 1."),
+            )
+            for c in ["digitized", "e_result", "reused"]
+        ),
+    ]
+    return gx.ExpectationSuite(name="dossier_files", expectations=expectations)
+
+
+SUITE_BUILDERS = {"dossier_files": build_dossier_suite}
+
+
+def suite_json(name: str) -> str:
+    return json.dumps(SUITE_BUILDERS[name]().to_json_dict(), ensure_ascii=False, indent=2) + "\n"
+
+
+def write_suites(directory: Path = EXPECTATIONS_DIR) -> list[Path]:
+    written = []
+    for name in SUITE_BUILDERS:
+        path = directory / f"{name}.json"
+        path.write_text(suite_json(name), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+@cache
+def _validation(name: str):
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    batch = (
+        context.data_sources.add_pandas("cchc")
+        .add_dataframe_asset(name)
+        .add_batch_definition_whole_dataframe("batch")
+    )
+    stored = json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    suite = context.suites.add(gx.ExpectationSuite(**stored))
+    return context.validation_definitions.add(
+        gx.ValidationDefinition(data=batch, suite=suite, name=f"{name}_batch")
+    )
+
+
+def findings(frame: pd.DataFrame, suite_name: str) -> pd.DataFrame:
+    """Every (row, rule) the suite rejects, with severity, column, value and message.
+
+    `frame` must have a unique index; findings refer to it in `row_index`.
+    """
+    empty = pd.DataFrame(
+        columns=["row_index", "rule", "severity", "column_name", "value", "message_vi"]
+    )
+    if frame.empty:
+        return empty
+    result = _validation(suite_name).run(
+        batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"}
+    )
+    rows = []
+    for outcome in result.results:
+        config = outcome.expectation_config
+        if outcome.exception_info and outcome.exception_info.get("raised_exception"):
+            raise RuntimeError(
+                f"validation rule {config.meta.get('rule')} could not run: "
+                f"{outcome.exception_info.get('exception_message')}"
+            )
+        if outcome.success:
+            continue
+        column = config.kwargs.get("column") or config.kwargs.get("column_A")
+        text_column = f"{column}__text" if f"{column}__text" in frame.columns else column
+        for index in outcome.result.get("unexpected_index_list") or []:
+            value = frame.at[index, text_column]
+            rows.append(
+                {
+                    "row_index": index,
+                    "rule": config.meta["rule"],
+                    "severity": str(getattr(config.severity, "value", config.severity)),
+                    "column_name": config.meta.get("column"),
+                    "value": None if pd.isna(value) else str(value),
+                    "message_vi": config.meta["message_vi"],
+                }
+            )
+    return pd.DataFrame(rows, columns=empty.columns) if rows else empty
+
+
+if __name__ == "__main__":
+    for written in write_suites():
+        print(written)

@@ -1,0 +1,244 @@
+"""The warehouse: DuckDB (embedded default) or PostgreSQL, behind one small interface.
+
+Bulk loads only: DuckDB reads frames natively, PostgreSQL through COPY.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import make_url
+
+from flows import raw_schema
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be reached or used."""
+
+
+class Connection:
+    """One open connection; SQL uses %s placeholders on both engines."""
+
+    def __init__(self, warehouse: Warehouse, raw: Any):
+        self.warehouse = warehouse
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        self.warehouse._execute(self.raw, sql, params)
+
+    def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        return self.warehouse._fetchall(self.raw, sql, params)
+
+    def fetch_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        return self.warehouse._fetch_df(self.raw, sql, params)
+
+    def load_frame(self, table: str, frame: pd.DataFrame, columns: Sequence[str]) -> None:
+        if not frame.empty:
+            self.warehouse._load_frame(self.raw, table, frame[list(columns)], columns)
+
+
+class Warehouse:
+    kind: str
+    dbt_target: str
+
+    @staticmethod
+    def from_url(url: str) -> Warehouse:
+        if url.startswith("duckdb:"):
+            return DuckDBWarehouse(url)
+        if url.startswith(("postgresql:", "postgresql+psycopg:", "postgres:")):
+            return PostgresWarehouse(url)
+        raise WarehouseError(
+            f"unsupported warehouse URL {url!r}: use duckdb:///path/file.duckdb "
+            "or postgresql://user:pass@host:port/db"
+        )
+
+    # -- interface every engine implements
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        raise NotImplementedError
+
+    def dbt_env(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def display(self) -> str:
+        raise NotImplementedError
+
+    # -- shared operations
+    def prepare(self) -> None:
+        """Create the raw layer and the schema BI reads, if they are not there yet."""
+        with self.transaction() as conn:
+            for statement in raw_schema.create_statements():
+                conn.execute(statement)
+            conn.execute("create schema if not exists marts")
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        with self.connect() as conn:
+            rows = conn.fetchall(
+                "select count(*) from information_schema.tables "
+                "where table_schema = %s and table_name = %s",
+                [schema, table],
+            )
+        return rows[0][0] > 0
+
+    def columns_of(self, conn: Connection, schema: str, table: str) -> list[str]:
+        rows = conn.fetchall(
+            "select column_name from information_schema.columns "
+            "where table_schema = %s and table_name = %s order by ordinal_position",
+            [schema, table],
+        )
+        return [r[0] for r in rows]
+
+    def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        with self.connect() as conn:
+            return conn.fetch_df(sql, params)
+
+
+class DuckDBWarehouse(Warehouse):
+    kind = "duckdb"
+    dbt_target = "duckdb"
+
+    def __init__(self, url: str):
+        # SQLAlchemy's convention: duckdb:///relative.duckdb, duckdb:////absolute.duckdb
+        database = make_url(url).database
+        if not database:
+            raise WarehouseError(f"DuckDB URL {url!r} names no file")
+        self.path = Path(database).expanduser().resolve()
+
+    def display(self) -> str:
+        return f"duckdb:///{self.path}"
+
+    def _open(self):
+        import duckdb
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return duckdb.connect(str(self.path))
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open DuckDB warehouse {self.path}: {exc}") from exc
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        # Connections are short-lived so that dbt can open the same file in between.
+        raw = self._open()
+        try:
+            yield Connection(self, raw)
+        finally:
+            raw.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        raw = self._open()
+        try:
+            raw.begin()
+            yield Connection(self, raw)
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("%s", "?")
+
+    def _execute(self, raw, sql, params):
+        raw.execute(self._sql(sql), params or [])
+
+    def _fetchall(self, raw, sql, params):
+        return raw.execute(self._sql(sql), params or []).fetchall()
+
+    def _fetch_df(self, raw, sql, params):
+        return raw.execute(self._sql(sql), params or []).df()
+
+    def _load_frame(self, raw, table, frame, columns):
+        names = ", ".join(columns)
+        raw.register("_cchc_frame", frame)
+        try:
+            raw.execute(f"insert into {table} ({names}) select {names} from _cchc_frame")
+        finally:
+            raw.unregister("_cchc_frame")
+
+    def dbt_env(self) -> dict[str, str]:
+        return {"CCHC_DUCKDB_PATH": str(self.path)}
+
+
+class PostgresWarehouse(Warehouse):
+    kind = "postgres"
+    dbt_target = "postgres"
+
+    def __init__(self, url: str):
+        self.url = make_url(url)
+        if not self.url.database:
+            raise WarehouseError("PostgreSQL URL names no database")
+        self.conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def display(self) -> str:
+        return self.url.set(drivername="postgresql").render_as_string(hide_password=True)
+
+    def _open(self):
+        import psycopg
+
+        try:
+            return psycopg.connect(self.conninfo, connect_timeout=10)
+        except psycopg.Error as exc:
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
+            raise WarehouseError(
+                f"cannot connect to PostgreSQL warehouse {self.display()}: {first_line}"
+            ) from exc
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        raw = self._open()
+        raw.autocommit = True
+        try:
+            yield Connection(self, raw)
+        finally:
+            raw.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        raw = self._open()
+        try:
+            with raw.transaction():
+                yield Connection(self, raw)
+        finally:
+            raw.close()
+
+    def _execute(self, raw, sql, params):
+        raw.execute(sql, params)
+
+    def _fetchall(self, raw, sql, params):
+        return raw.execute(sql, params).fetchall()
+
+    def _fetch_df(self, raw, sql, params):
+        cur = raw.execute(sql, params)
+        names = [d.name for d in cur.description]
+        return pd.DataFrame(cur.fetchall(), columns=names)
+
+    def _load_frame(self, raw, table, frame, columns):
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d %H:%M:%S.%f")
+        names = ", ".join(columns)
+        with raw.cursor().copy(f"copy {table} ({names}) from stdin (format csv)") as copy:
+            copy.write(buffer.getvalue())
+
+    def dbt_env(self) -> dict[str, str]:
+        return {
+            "CCHC_PG_HOST": self.url.host or "127.0.0.1",
+            "CCHC_PG_PORT": str(self.url.port or 5432),
+            "CCHC_PG_USER": self.url.username or "postgres",
+            "CCHC_PG_DBNAME": self.url.database,
+            "DBT_ENV_SECRET_CCHC_PG_PASSWORD": self.url.password or "",
+        }
