@@ -158,12 +158,8 @@ def load_dossier_files(warehouse: Warehouse, source: Source, run_id: str) -> Sou
     with warehouse.transaction() as conn:
         _forget_files(conn, source.name, [f.relative_path for f in todo])
         conn.load_frame(f"{RAW}.dossier_log", accepted, list(raw_schema.DOSSIER_LOG))
-        conn.load_frame(
-            f"{RAW}.quarantine", pd.DataFrame(issues, columns=ISSUE_COLUMNS), ISSUE_COLUMNS
-        )
-        conn.load_frame(
-            f"{RAW}.row_flags", pd.DataFrame(flags, columns=ISSUE_COLUMNS), ISSUE_COLUMNS
-        )
+        conn.load_frame(f"{RAW}.quarantine", _issue_frame(issues), ISSUE_COLUMNS)
+        conn.load_frame(f"{RAW}.row_flags", _issue_frame(flags), ISSUE_COLUMNS)
         conn.load_frame(
             f"{RAW}.loaded_files", pd.DataFrame(file_rows), list(raw_schema.LOADED_FILES)
         )
@@ -182,6 +178,12 @@ def _issue(source, file_path, row_number, record_code, column, value, rule, mess
         "message_vi": message,
         "load_id": load_id,
     }
+
+
+def _issue_frame(issues: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(issues, columns=ISSUE_COLUMNS)
+    frame["row_number"] = frame["row_number"].astype("Int64")
+    return frame
 
 
 def _count_by_file(issues: list[dict], row_level: bool) -> dict[str, int]:
@@ -250,9 +252,7 @@ def load_registered_units(warehouse: Warehouse, units_file, run_id: str) -> int:
         conn.execute(f"delete from {RAW}.registered_units")
         conn.execute(f"delete from {RAW}.quarantine where source_name = 'units'")
         conn.load_frame(f"{RAW}.registered_units", frame, list(raw_schema.REGISTERED_UNITS))
-        conn.load_frame(
-            f"{RAW}.quarantine", pd.DataFrame(issues, columns=ISSUE_COLUMNS), ISSUE_COLUMNS
-        )
+        conn.load_frame(f"{RAW}.quarantine", _issue_frame(issues), ISSUE_COLUMNS)
     return len(frame)
 
 

@@ -229,6 +229,14 @@ class PostgresWarehouse(Warehouse):
 
     def _load_frame(self, raw, table, frame, columns):
         buffer = io.StringIO()
+        # A whole-number column with gaps arrives as float ("6.0"), which COPY rejects.
+        frame = frame.apply(
+            lambda col: (
+                col.astype("Int64")
+                if col.dtype.kind == "f" and col.dropna().mod(1).eq(0).all()
+                else col
+            )
+        )
         frame.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d %H:%M:%S.%f")
         names = ", ".join(columns)
         with raw.cursor().copy(f"copy {table} ({names}) from stdin (format csv)") as copy:

@@ -87,14 +87,14 @@ def _parse_iso_date(text: str) -> date | None:
 
 def decode(content: bytes) -> tuple[str, str]:
     """UTF-8 (BOM optional) or legacy Windows-1258, returned as NFC text."""
+    if b"\x00" in content[:4096]:
+        raise FileUnreadable("file_not_text", "Tệp không phải văn bản CSV (có ký tự nhị phân).")
     if content.startswith(b"\xef\xbb\xbf"):
         return nfc(content[3:].decode("utf-8")), "utf-8-sig"
     try:
         return nfc(content.decode("utf-8")), "utf-8"
     except UnicodeDecodeError:
         pass
-    if b"\x00" in content[:4096]:
-        raise FileUnreadable("file_not_text", "Tệp không phải văn bản CSV (có ký tự nhị phân).")
     try:
         return nfc(content.decode("cp1258")), "cp1258"
     except UnicodeDecodeError as exc:
