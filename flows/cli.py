@@ -21,6 +21,7 @@ from flows.warehouse import DuckDBWarehouse, Warehouse, WarehouseError
 app = typer.Typer(help="cchc: administrative-procedure performance warehouse", no_args_is_help=True)
 app.add_typer(simulate.app, name="simulate")
 console = Console()
+DEMO_AS_OF = date(2025, 6, 30)  # the sample district ends on the last day before the merger
 err = Console(stderr=True)
 
 
@@ -45,6 +46,7 @@ def run_pipeline(
 
     load_sources_file(sources)  # a bad sources file fails before anything starts
     warehouse = Warehouse.from_url(warehouse_url)
+    warehouse.ping()
     out = report_dir or default_report_dir(warehouse)
     if quiet:
         logging.getLogger("prefect").setLevel(logging.WARNING)
@@ -130,7 +132,7 @@ def demo(
     console.print(f"[bold]1/2[/] generating the sample district into {out}")
     sources = simulate.generate_district(out / "an_lao", seed=seed)
     warehouse_file = out / "warehouse.duckdb"
-    as_of = simulate.DEFAULT_END
+    as_of = DEMO_AS_OF
     console.print(f"[bold]2/2[/] running the pipeline on DuckDB (as of {as_of})")
     try:
         summary = run_pipeline(

@@ -84,44 +84,30 @@ def load_dossier_files(warehouse: Warehouse, source: Source, run_id: str) -> Sou
         }
         file_rows.append(record)
         try:
-            typed, table = dossier_files.parse(file)
+            table = dossier_files.read(file)
         except FileUnreadable as exc:
             result.files_quarantined += 1
             issues.append(
-                _issue(
-                    source,
-                    file.relative_path,
-                    None,
-                    None,
-                    None,
-                    exc.value,
-                    exc.rule,
-                    exc.message_vi,
-                    load_id,
-                )
-            )
+                _issue(source, file.relative_path, None, None, None, exc.value, exc.rule,
+                       exc.message_vi, load_id)
+            )  # fmt: skip
             continue
         record["encoding"] = table.encoding
-        record["rows_read"] = len(typed) + len(table.bad_rows)
+        record["rows_read"] = len(table.frame) + len(table.bad_rows)
         for row_number, line in table.bad_rows:
             issues.append(
-                _issue(
-                    source,
-                    file.relative_path,
-                    row_number,
-                    None,
-                    None,
-                    line[:500],
-                    "row_unparseable",
-                    "Dòng không đọc được (số cột khác dòng tiêu đề).",
-                    load_id,
-                )
-            )
-        typed["load_id"] = load_id
-        typed["source_name"] = source.name
-        frames.append(typed)
+                _issue(source, file.relative_path, row_number, None, None, line[:500],
+                       "row_unparseable", "Dòng không đọc được (số cột khác dòng tiêu đề).",
+                       load_id)
+            )  # fmt: skip
+        table.frame["load_id"] = load_id
+        frames.append(table.frame)
 
-    batch = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    text = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    batch = dossier_files.to_typed(text) if len(text) else pd.DataFrame()
+    if len(batch):
+        batch["load_id"] = text["load_id"]
+        batch["source_name"] = source.name
     findings = validate.findings(batch, "dossier_files")
     critical = findings[findings.severity == "critical"]
     rejected = set(critical.row_index)

@@ -129,8 +129,8 @@ def build_dossier_suite() -> gx.ExpectationSuite:
             ),
         ),
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="due_at",
-            column_B="received_at",
+            column_A="due_on",
+            column_B="received_on",
             or_equal=True,
             ignore_row_if="either_value_is_missing",
             severity="warning",
@@ -238,7 +238,14 @@ def findings(frame: pd.DataFrame, suite_name: str) -> pd.DataFrame:
         if outcome.success:
             continue
         column = config.kwargs.get("column") or config.kwargs.get("column_A")
-        text_column = f"{column}__text" if f"{column}__text" in frame.columns else column
+        text_column = next(
+            (
+                c
+                for c in (f"{column}__text", f"{column.removesuffix('_on')}_at__text")
+                if c in frame
+            ),
+            column,
+        )
         for index in outcome.result.get("unexpected_index_list") or []:
             value = frame.at[index, text_column]
             rows.append(

@@ -80,6 +80,11 @@ class Warehouse:
                 conn.execute(statement)
             conn.execute("create schema if not exists marts")
 
+    def ping(self) -> None:
+        """Fail fast, with the reason, when the warehouse cannot be reached."""
+        with self.connect() as conn:
+            conn.fetchall("select 1")
+
     def table_exists(self, schema: str, table: str) -> bool:
         with self.connect() as conn:
             rows = conn.fetchall(

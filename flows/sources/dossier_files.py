@@ -78,28 +78,47 @@ def discover(root: Path) -> list[SourceFile]:
     return files
 
 
-def parse(file: SourceFile) -> tuple[pd.DataFrame, ParsedTable]:
-    """Typed frame of one file, beside the text it came from (`<column>__text`).
-
-    Nothing is dropped here: deciding what is quarantined is validation's job.
-    """
+def read(file: SourceFile) -> ParsedTable:
+    """The text cells of one file, tagged with where they came from."""
     table = read_table(file, COLUMNS, REQUIRED)
-    text = table.frame
-    typed = pd.DataFrame(index=text.index)
-    typed["file_path"] = file.relative_path
-    typed["file_date"] = pd.Timestamp(file.file_date) if file.file_date else pd.NaT
-    typed["row_number"] = text["row_number"].astype("int64")
+    table.frame["file_path"] = file.relative_path
+    table.frame["file_date"] = pd.Timestamp(file.file_date) if file.file_date else pd.NaT
+    table.frame["unit_folder"] = file.unit_folder
+    return table
+
+
+def to_typed(text: pd.DataFrame) -> pd.DataFrame:
+    """Typed columns of a batch of read files, beside the text they came from (`<col>__text`).
+
+    Done once per batch, not per file: pandas pays per call, not per row. Nothing is
+    dropped here: deciding what is quarantined is validation's job.
+    """
+    typed = pd.DataFrame(
+        {
+            "file_path": text["file_path"],
+            "file_date": pd.to_datetime(text["file_date"]),
+            "row_number": text["row_number"].astype("int64"),
+            "unit_folder": text["unit_folder"],
+        },
+        index=text.index,
+    )
     for col in TEXT_COLUMNS:
         typed[col] = text[col].where(text[col] != "", None)
     # The folder names the unit when the row leaves it empty.
-    if file.unit_folder:
-        typed["unit_code"] = typed["unit_code"].fillna(file.unit_folder)
+    typed["unit_code"] = typed["unit_code"].fillna(typed["unit_folder"])
     for col in DATETIME_COLUMNS:
         typed[col] = parse_datetimes(text[col])
     for col in INTEGER_COLUMNS:
         typed[col] = parse_integers(text[col])
     typed["fee_vnd"] = parse_amounts(text["fee_vnd"])
-    for col in [*DATETIME_COLUMNS, *INTEGER_COLUMNS, "fee_vnd"]:
-        typed[f"{col}__text"] = text[col]
-    typed["unit_folder"] = file.unit_folder
-    return typed, table
+    # Dates alone, for rules that compare days (a due date may carry no time).
+    typed["received_on"] = typed["received_at"].dt.normalize()
+    typed["due_on"] = typed["due_at"].dt.normalize()
+    texts = {f"{col}__text": text[col] for col in [*DATETIME_COLUMNS, *INTEGER_COLUMNS, "fee_vnd"]}
+    return pd.concat([typed, pd.DataFrame(texts, index=text.index)], axis=1)
+
+
+def parse(file: SourceFile) -> tuple[pd.DataFrame, ParsedTable]:
+    """One file, read and typed (the loader reads many files, then types them at once)."""
+    table = read(file)
+    return to_typed(table.frame), table

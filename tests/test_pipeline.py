@@ -1,0 +1,196 @@
+"""`cchc run` end to end on the sample district, on DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import uuid
+
+import pandas as pd
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from flows import simulate
+from flows.cli import app
+from flows.warehouse import Warehouse
+from tests.conftest import PG_ADMIN
+
+pytestmark = pytest.mark.slow
+
+AS_OF = "2025-06-30"
+MARTS = ["dim_unit", "fct_dossier", "dossier_timeliness"]
+
+
+def _normal(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, decimal.Decimal | float):
+        return round(float(value), 6)
+    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
+        return pd.Timestamp(value).isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return _normal(value.item())
+    return value
+
+
+def table_rows(warehouse: Warehouse, schema: str, table: str) -> list[tuple]:
+    frame = warehouse.query_df(f"select * from {schema}.{table}")
+    rows = [tuple(_normal(v) for v in row) for row in frame.astype(object).values.tolist()]
+    return sorted(rows, key=repr)
+
+
+def snapshot(warehouse: Warehouse) -> dict[str, list[tuple]]:
+    with warehouse.connect() as conn:
+        tables = conn.fetchall(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema in ('raw', 'marts') order by 1, 2"
+        )
+    return {f"{s}.{t}": table_rows(warehouse, s, t) for s, t in tables}
+
+
+def cchc(*args: str):
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def sample_district(tmp_path_factory):
+    return simulate.generate_district(tmp_path_factory.mktemp("an_lao"), seed=7)
+
+
+@pytest.fixture(scope="module")
+def module_pg_url():
+    name = f"cchc_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    yield f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="module")
+def runs(prefect_harness, sample_district, module_pg_url, tmp_path_factory):
+    """Each warehouse gets the sample twice; snapshots after each run."""
+    duck = f"duckdb:///{tmp_path_factory.mktemp('duck') / 'warehouse.duckdb'}"
+    out = {}
+    for kind, url in (("duckdb", duck), ("postgres", module_pg_url)):
+        reports = tmp_path_factory.mktemp(f"reports_{kind}")
+        args = ["run", "--sources", str(sample_district), "--warehouse", url,
+                "--as-of", AS_OF, "--report-dir", str(reports)]  # fmt: skip
+        first = cchc(*args)
+        assert first.exit_code == 0, first.output
+        warehouse = Warehouse.from_url(url)
+        after_first = snapshot(warehouse)
+        second = cchc(*args)
+        assert second.exit_code == 0, second.output
+        out[kind] = {
+            "warehouse": warehouse,
+            "first": after_first,
+            "second": snapshot(warehouse),
+            "reports": reports,
+        }
+    return out
+
+
+def test_marts_are_identical_on_duckdb_and_postgres(runs):
+    for mart in MARTS:
+        duck = runs["duckdb"]["first"][f"marts.{mart}"]
+        pg = runs["postgres"]["first"][f"marts.{mart}"]
+        assert len(duck) > 0, mart
+        assert duck == pg, f"marts.{mart} differs between DuckDB and PostgreSQL"
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+def test_second_run_on_same_inputs_changes_nothing(runs, kind):
+    first, second = runs[kind]["first"], runs[kind]["second"]
+    assert set(first) == set(second)
+    assert {t for t in first if t.startswith("raw.")} >= {"raw.dossier_log", "raw.loaded_files"}
+    for table in first:
+        assert first[table] == second[table], f"{table} changed on rerun ({kind})"
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+def test_every_row_read_is_loaded_or_quarantined(runs, kind):
+    warehouse = runs[kind]["warehouse"]
+    files = warehouse.query_df(
+        "select sum(rows_read) as r, sum(rows_loaded) as l, sum(rows_quarantined) as q "
+        "from raw.loaded_files"
+    )
+    loaded = warehouse.query_df("select count(*) as n from raw.dossier_log").n[0]
+    r, l_, q = (int(files[c][0]) for c in ("r", "l", "q"))
+    assert r == l_ + q
+    assert loaded == l_
+    assert q > 0  # the sample holds a few bad rows on purpose
+
+
+def test_sample_bad_rows_are_all_quarantined(runs, sample_district):
+    import json
+
+    truth = json.loads((sample_district.parent / "_truth" / "bad_rows.json").read_text("utf-8"))
+    quarantine = runs["duckdb"]["warehouse"].query_df(
+        "select file_path, row_number from raw.quarantine"
+    )
+    found = set(zip(quarantine.file_path, quarantine.row_number.astype(int), strict=True))
+    expected = {(b["file"].split("/", 1)[1], b["row"]) for b in truth}
+    assert expected <= found
+
+
+def test_no_personal_data_in_marts_or_report(runs):
+    warehouse = runs["duckdb"]["warehouse"]
+    people = warehouse.query_df(
+        "select distinct applicant_name, applicant_id from raw.dossier_log "
+        "where applicant_name is not null"
+    )
+    assert len(people) > 100
+    names = set(people.applicant_name)
+    ids = set(people.applicant_id.dropna())
+    for mart in MARTS:
+        for row in runs["duckdb"]["first"][f"marts.{mart}"]:
+            for value in row:
+                assert value not in names and value not in ids, f"personal data in marts.{mart}"
+    html = next(runs["duckdb"]["reports"].glob("*.html")).read_text(encoding="utf-8")
+    assert not [n for n in names if n in html]
+    assert not [i for i in ids if i in html]
+
+
+def test_report_lists_units_files_and_quarantine_reasons(runs):
+    html = next(runs["duckdb"]["reports"].glob("*.html")).read_text(encoding="utf-8")
+    assert "Tình hình dữ liệu theo đơn vị và tệp" in html
+    assert "Xã Bát Trang" in html
+    assert "Ngày tiếp nhận trống, sai định dạng hoặc không tồn tại." in html
+    assert "<script src=" not in html and "http://" not in html and "https://" not in html
+
+
+def test_district_row_rolls_up_its_communes(runs):
+    warehouse = runs["duckdb"]["warehouse"]
+    frame = warehouse.query_df(
+        "select t.unit_code, t.received, t.resolved from marts.dossier_timeliness t "
+        "where t.period_grain = 'quarter' and t.period_start = date '2025-04-01'"
+    ).set_index("unit_code")
+    communes = [c for c in frame.index if len(c) == 5]
+    assert len(communes) == 17
+    own = warehouse.query_df(
+        "select count(*) as n from marts.fct_dossier where unit_code = '313' "
+        "and status_code <> 1 and received_at >= date '2025-04-01'"
+    ).n[0]
+    assert frame.loc["313", "received"] == frame.loc[communes, "received"].sum() + own
+    assert frame.loc["31", "received"] == frame.loc["313", "received"]
+
+
+def test_bad_sources_file_fails_with_one_line(tmp_path, prefect_harness):
+    missing, url = str(tmp_path / "missing.yml"), f"duckdb:///{tmp_path / 'w.duckdb'}"
+    result = cchc("run", "--sources", missing, "--warehouse", url, "--as-of", AS_OF)
+    assert result.exit_code != 0
+    assert result.output.strip().count("\n") == 0
+    assert "sources file not found" in result.output
+
+
+def test_unreachable_warehouse_fails_with_one_line(sample_district, prefect_harness):
+    nowhere = "postgresql://postgres@127.0.0.1:1/nowhere"
+    result = cchc(
+        "run", "--sources", str(sample_district), "--warehouse", nowhere, "--as-of", AS_OF
+    )
+    assert result.exit_code != 0
+    assert result.output.strip().count("\n") == 0, result.output
+    assert "PostgreSQL" in result.output
