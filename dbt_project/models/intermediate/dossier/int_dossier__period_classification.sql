@@ -1,0 +1,132 @@
+-- Dossier x period: what each dossier counts as in each reporting period
+-- (DOMAIN.md §3-4), at day granularity, E = the period's evaluation date.
+--   received        received date in [period start, period end] (any status but 1)
+--   carried over    eligible, received before the period start, not finished before it
+--   resolved        eligible, finished date in [period start, E]: early / on_time / late
+--                   (more than one supplement request: late)
+--   in progress     eligible, received by E and not finished by E:
+--                   in_progress_on_time (due >= E or no due) / in_progress_overdue
+--   withdrawn (7), refused (3), stopped (8): in the period holding the last change
+-- Eligible = status not in (1, 3, 7, 8). Status 1 (registered only) never appears.
+-- Only pairs where the dossier counts for something are kept.
+with
+
+dossiers as (
+
+    select * from {{ ref('int_dossier__enriched') }}
+    where status_code <> 1
+
+),
+
+periods as (
+
+    select * from {{ ref('int_periods__spine') }}
+
+),
+
+paired as (
+
+    select
+        periods.period_grain,
+        periods.period_start,
+        periods.period_end,
+        periods.evaluation_date,
+        dossiers.dossier_key,
+        dossiers.unit_code,
+        dossiers.dossier_code,
+        dossiers.status_code,
+        dossiers.supplement_count,
+        dossiers.received_date,
+        dossiers.due_date,
+        dossiers.finished_date,
+        dossiers.last_event_date,
+        dossiers.is_timeliness_eligible
+    from dossiers
+    inner join periods
+        on (dossiers.received_date between periods.period_start and periods.period_end)
+        or (
+            dossiers.is_timeliness_eligible
+            and dossiers.received_date <= periods.evaluation_date
+            and (dossiers.finished_date is null or dossiers.finished_date >= periods.period_start)
+        )
+        or (
+            dossiers.is_timeliness_eligible
+            and dossiers.finished_date between periods.period_start and periods.evaluation_date
+        )
+        or (
+            dossiers.status_code in (3, 7, 8)
+            and dossiers.last_event_date between periods.period_start and periods.period_end
+        )
+
+),
+
+flagged as (
+
+    select
+        paired.*,
+        paired.received_date between paired.period_start and paired.period_end as is_received,
+        paired.is_timeliness_eligible
+            and paired.received_date < paired.period_start
+            and (paired.finished_date is null or paired.finished_date >= paired.period_start)
+            as is_carried_over,
+        paired.is_timeliness_eligible
+            and paired.finished_date is not null
+            and paired.finished_date between paired.period_start and paired.evaluation_date
+            as is_resolved,
+        paired.is_timeliness_eligible
+            and paired.received_date <= paired.evaluation_date
+            and (paired.finished_date is null or paired.finished_date > paired.evaluation_date)
+            as is_in_progress,
+        paired.status_code in (3, 7, 8)
+            and paired.last_event_date between paired.period_start and paired.period_end
+            as is_closed_without_result
+    from paired
+
+),
+
+classified as (
+
+    select
+        flagged.*,
+        case
+            when flagged.is_resolved then {{ resolved_timeliness(
+                'flagged.finished_date', 'flagged.due_date', 'flagged.supplement_count'
+            ) }}
+            when flagged.is_in_progress then {{ in_progress_timeliness(
+                'flagged.due_date', 'flagged.evaluation_date'
+            ) }}
+            when flagged.is_closed_without_result then
+                case flagged.status_code
+                    when 7 then 'withdrawn'
+                    when 3 then 'refused'
+                    when 8 then 'stopped'
+                end
+        end as period_outcome
+    from flagged
+
+),
+
+final as (
+
+    select
+        period_grain,
+        period_start,
+        period_end,
+        evaluation_date,
+        dossier_key,
+        unit_code,
+        dossier_code,
+        status_code,
+        received_date,
+        is_received,
+        is_received and is_timeliness_eligible as is_received_eligible,
+        is_carried_over,
+        cast(period_outcome as {{ dbt.type_string() }}) as period_outcome
+    from classified
+    where is_received
+        or is_carried_over
+        or period_outcome is not null
+
+)
+
+select * from final

@@ -1,0 +1,57 @@
+-- One row per dossier, its latest state, with the timeliness evaluated at
+-- the as-of date (DOMAIN.md §3). No personal data.
+{%- set as_of = as_of_date(var('as_of')) %}
+with
+
+dossiers as (
+
+    select * from {{ ref('int_dossier__enriched') }}
+
+),
+
+classified as (
+
+    select
+        dossiers.*,
+        case
+            when dossiers.status_code = 1 then 'registered'
+            when dossiers.status_code = 3 then 'refused'
+            when dossiers.status_code = 7 then 'withdrawn'
+            when dossiers.status_code = 8 then 'stopped'
+            when dossiers.finished_date is not null and dossiers.finished_date <= {{ as_of }}
+                then {{ resolved_timeliness(
+                    'dossiers.finished_date', 'dossiers.due_date', 'dossiers.supplement_count'
+                ) }}
+            else {{ in_progress_timeliness('dossiers.due_date', as_of) }}
+        end as timeliness
+    from dossiers
+
+),
+
+final as (
+
+    select
+        cast(dossier_key as varchar) as dossier_key,
+        cast(dossier_code as varchar) as dossier_code,
+        cast(unit_code as varchar) as unit_code,
+        cast(procedure_code as varchar) as procedure_code,
+        cast(channel as integer) as channel,
+        cast(received_at as timestamp) as received_at,
+        cast(due_at as timestamp) as due_at,
+        cast(finished_at as timestamp) as finished_at,
+        cast(returned_at as timestamp) as returned_at,
+        cast(status_code as integer) as status_code,
+        cast(supplement_count as integer) as supplement_count,
+        cast(fee_vnd as bigint) as fee_vnd,
+        cast(paid_online as integer) as paid_online,
+        cast(digitized as integer) as digitized,
+        cast(e_result as integer) as e_result,
+        cast(reused as integer) as reused,
+        cast(apology_at as timestamp) as apology_at,
+        cast(legal_due_at as timestamp) as legal_due_at,
+        cast(timeliness as varchar) as timeliness
+    from classified
+
+)
+
+select * from final
