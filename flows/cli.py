@@ -22,12 +22,12 @@ app = typer.Typer(help="cchc: administrative-procedure performance warehouse", n
 app.add_typer(simulate.app, name="simulate")
 console = Console()
 DEMO_AS_OF = date(2025, 6, 30)  # the sample district ends on the last day before the merger
-err = Console(stderr=True)
 
 
 def _fail(reason: str, code: int = 1):
     # One line, as CONTRACTS §3 promises.
-    err.print(f"cchc: {' '.join(str(reason).split())}", markup=False, highlight=False)
+    # Plain write: a console would wrap a long reason onto several lines.
+    sys.stderr.write(f"cchc: {' '.join(str(reason).split())}\n")
     raise typer.Exit(code)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -17,10 +19,27 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture(scope="session")
 def prefect_harness():
+    """One Prefect server for the session; its URL, for `cchc` run as a subprocess."""
+    from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
-        yield
+        yield PREFECT_API_URL.value()
+
+
+@pytest.fixture(scope="session")
+def cchc(prefect_harness):
+    """The real `cchc` command in a child process, talking to the session's Prefect server."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        script = Path(sys.executable).with_name("cchc")
+        command = [str(script)] if script.exists() else [sys.executable, "-m", "flows.cli"]
+        environment = {**os.environ, "PREFECT_API_URL": prefect_harness, **(env or {})}
+        return subprocess.run(
+            [*command, *args], capture_output=True, text=True, env=environment, timeout=900
+        )
+
+    return run
 
 
 def _postgres_available() -> str | None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from typer.testing import CliRunner
 
-from flows.cli import app
 from flows.sources.dossier_files import COLUMNS
 from flows.warehouse import Warehouse
 
@@ -56,7 +54,7 @@ def _rows():
             ]  # fmt: skip
 
 
-def test_lam_dong_q1_2024_resolved_on_time_rate_is_98_33(tmp_path, prefect_harness):
+def test_lam_dong_q1_2024_resolved_on_time_rate_is_98_33(tmp_path, cchc):
     folder = tmp_path / "sources" / "dossiers" / "68"
     folder.mkdir(parents=True)
     lines = [",".join(COLUMNS)] + [",".join(r) for r in _rows()]
@@ -67,10 +65,8 @@ def test_lam_dong_q1_2024_resolved_on_time_rate_is_98_33(tmp_path, prefect_harne
     )
     url = f"duckdb:///{tmp_path / 'w.duckdb'}"
 
-    result = CliRunner().invoke(
-        app, ["run", "--sources", str(sources), "--warehouse", url, "--as-of", "2024-03-31"]
-    )
-    assert result.exit_code == 0, result.output
+    result = cchc("run", "--sources", str(sources), "--warehouse", url, "--as-of", "2024-03-31")
+    assert result.returncode == 0, result.stderr[-3000:]
 
     row = (
         Warehouse.from_url(url)
