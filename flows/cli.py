@@ -147,32 +147,37 @@ def demo(
 
 
 def _print_on_time_table(warehouse: Warehouse) -> None:
+    from flows.report import valid_on
+
     frame = warehouse.query_df(
-        "select t.unit_code, u.unit_name, t.received, t.resolved, t.early + t.on_time as on_time, "
-        "t.late, t.in_progress_overdue, t.on_time_rate_766, t.on_time_rate_resolved, "
-        "t.late_rate_need_to_process "
-        "from marts.dossier_timeliness t join marts.dim_unit u on u.unit_code = t.unit_code "
-        "and u.valid_to is not null "
-        "where t.period_grain = 'quarter' and t.period_start = (select max(period_start) "
-        "from marts.dossier_timeliness where period_grain = 'quarter') "
-        "order by u.unit_type desc, t.unit_code"
+        "select t.period_start, t.unit_code, u.unit_name, u.unit_type, t.received, t.resolved, "
+        "t.on_time_rate_766, t.on_time_rate_resolved, t.late_rate_need_to_process "
+        "from marts.dossier_timeliness t left join marts.dim_unit u on u.unit_code = t.unit_code "
+        "and " + valid_on("t.period_start", "u") + " where t.period_grain = 'quarter' "
+        "and t.period_start = (select max(period_start) from marts.dossier_timeliness "
+        "where period_grain = 'quarter') "
+        "order by case u.unit_type when 'province' then 0 when 'district' then 1 else 2 end, "
+        "t.unit_code"
     )
     if frame.empty:
         return
-    period = warehouse.query_df(
-        "select max(period_start) as p from marts.dossier_timeliness where period_grain = 'quarter'"
-    ).p.iloc[0]
-    table = Table(title=f"On-time rates per unit, quarter starting {period}")
-    for col in ("unit", "name", "received", "resolved", "early+on time", "late",
-                "open overdue", "766 %", "resolved %", "late/need %"):  # fmt: skip
-        table.add_column(col, justify="left" if col in ("unit", "name") else "right")
+    start = frame.period_start.iloc[0]
+    table = Table(title=f"On-time rates, quarter {(start.month - 1) // 3 + 1}/{start.year}")
+    table.add_column("unit", no_wrap=True, min_width=5)
+    table.add_column("name", no_wrap=True)
+    for col in ("received", "resolved", "766 %", "resolved %", "late %"):
+        table.add_column(col, justify="right", no_wrap=True)
     for r in frame.itertuples():
         table.add_row(
-            r.unit_code, r.unit_name, str(r.received), str(r.resolved), str(r.on_time),
-            str(r.late), str(r.in_progress_overdue), _pct(r.on_time_rate_766),
-            _pct(r.on_time_rate_resolved), _pct(r.late_rate_need_to_process),
+            r.unit_code, r.unit_name or "", str(r.received), str(r.resolved),
+            _pct(r.on_time_rate_766), _pct(r.on_time_rate_resolved),
+            _pct(r.late_rate_need_to_process),
         )  # fmt: skip
     console.print(table)
+    console.print(
+        "766 %: (early + on time + open within deadline) / (resolved + open); "
+        "resolved %: (early + on time) / resolved; late %: (late + open overdue) / need to process"
+    )
 
 
 def _pct(value) -> str:

@@ -29,6 +29,15 @@ class ReportContext:
     period_label: str
 
 
+def valid_on(day: str, alias: str = "") -> str:
+    """SQL condition: the dim_unit version valid on `day` (an expression or placeholder)."""
+    p = f"{alias}." if alias else ""
+    return (
+        f"({p}valid_from is null or {p}valid_from <= {day}) "
+        f"and ({p}valid_to is null or {p}valid_to >= {day})"
+    )
+
+
 def _records(frame: pd.DataFrame) -> list[dict]:
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
@@ -44,8 +53,11 @@ def gather(warehouse: Warehouse, as_of: str, run_id: str) -> ReportContext:
         "q.rule, q.message_vi from raw.quarantine q "
         "order by q.source_name, q.file_path, q.row_number nulls first, q.rule"
     )
+    # the name each unit had on the as-of date (a surviving code changed its name in 2025)
     names = warehouse.query_df(
-        "select unit_code, max(unit_name) as unit_name from marts.dim_unit group by unit_code"
+        f"select unit_code, max(unit_name) as unit_name from marts.dim_unit "
+        f"where {valid_on('%s')} group by unit_code",
+        [as_of, as_of],
     )
     name_of = dict(zip(names.unit_code, names.unit_name, strict=False))
     issues.loc[issues.rule.isin(HIDDEN_VALUE_RULES), "value"] = None
@@ -86,9 +98,9 @@ def gather(warehouse: Warehouse, as_of: str, run_id: str) -> ReportContext:
         "t.early, t.on_time, t.late, t.in_progress_on_time, t.in_progress_overdue, "
         "t.on_time_rate_766, t.on_time_rate_resolved, t.late_rate_need_to_process "
         "from marts.dossier_timeliness t "
-        "left join (select unit_code, max(unit_name) as unit_name, max(unit_type) as unit_type "
-        "from marts.dim_unit group by unit_code) u on u.unit_code = t.unit_code "
-        "where t.period_grain = 'quarter' and t.period_start = "
+        "left join marts.dim_unit u on u.unit_code = t.unit_code and "
+        + valid_on("t.period_start", "u")
+        + " where t.period_grain = 'quarter' and t.period_start = "
         "(select max(period_start) from marts.dossier_timeliness where period_grain = 'quarter') "
         "order by case when u.unit_type in ('province', 'district') then 0 else 1 end, t.unit_code"
     )

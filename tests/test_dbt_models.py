@@ -26,7 +26,7 @@ from flows.raw_schema import create_statements
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 AS_OF = "2025-06-30"
 MARTS = {
-    "dim_unit": "unit_code",
+    "dim_unit": "unit_code, valid_from",
     "fct_dossier": "dossier_key",
     "dossier_timeliness": "period_grain, period_start, unit_code",
 }
@@ -364,16 +364,27 @@ def _check_marts(marts) -> None:
     assert marts["columns"]["fct_dossier"] == FCT_COLUMNS
     assert marts["columns"]["dim_unit"] == DIM_COLUMNS
 
-    # dim_unit: official units merged with the registered ones, one row per code
-    units = _by_key(marts, "dim_unit", "unit_code")
-    assert sorted(units) == ["11629", "11632", "31", "313", "313-TNMT"]
+    # dim_unit: official units merged with the registered ones, one row per version
+    versions = _by_key(marts, "dim_unit", "unit_code", "valid_from")
+    assert sorted(versions, key=repr) == sorted(
+        [("11629", None), ("11629", date(2025, 7, 1)), ("11632", None), ("31", None),
+         ("313", None), ("313-TNMT", None)],
+        key=repr,
+    )  # fmt: skip
+    units = {code: row for (code, start), row in versions.items() if start is None}
     assert units["313-TNMT"]["unit_type"] == "department"
     assert units["313-TNMT"]["parent_unit_code"] == "313"
     assert units["313-TNMT"]["province_code"] == "31"
     assert units["11632"]["unit_name"] == "Phường Đông Hải Hai"
     assert (units["11632"]["unit_type"], units["11632"]["parent_unit_code"]) == ("commune", "313")
-    assert units["11629"]["parent_unit_code"] == "31"  # the latest version
-    assert (units["11629"]["valid_from"], units["11629"]["valid_to"]) == (None, None)
+    # a surviving code: the legacy version under its district, the new one under the province
+    assert units["11629"]["parent_unit_code"] == "313"
+    assert (units["11629"]["valid_to"], units["11629"]["successor_unit_code"]) == (
+        date(2025, 6, 30),
+        "11629",
+    )
+    current = versions[("11629", date(2025, 7, 1))]
+    assert (current["parent_unit_code"], current["valid_to"]) == ("31", None)
 
     # fct_dossier: latest state, timeliness at the as-of date, legal due date
     dossiers = _by_key(marts, "fct_dossier", "dossier_code")

@@ -79,6 +79,9 @@ merged as (
         coalesce(registered.unit_type, official.unit_type) as unit_type,
         coalesce(registered.parent_unit_code, official.parent_unit_code) as parent_unit_code,
         registered.parent_unit_code is not null as has_registered_parent,
+        registered.unit_name as registered_unit_name,
+        registered.unit_type as registered_unit_type,
+        registered.parent_unit_code as registered_parent_unit_code,
         official.province_code as official_province_code,
         official.valid_from,
         official.valid_to,
@@ -101,6 +104,10 @@ final as (
         -- a unit is never its own parent
         case when parent_unit_code = unit_code then null else parent_unit_code end as parent_unit_code,
         has_registered_parent,
+        registered_unit_name,
+        registered_unit_type,
+        case when registered_parent_unit_code = unit_code then null
+            else registered_parent_unit_code end as registered_parent_unit_code,
         official_province_code,
         valid_from,
         valid_to,
