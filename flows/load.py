@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -17,7 +18,7 @@ import pandas as pd
 
 from flows import raw_schema, reference, validate
 from flows.settings import Source
-from flows.sources import dossier_files
+from flows.sources import document_files, dossier_files, task_files
 from flows.sources.common import FileUnreadable, decode
 from flows.warehouse import Connection, Warehouse
 
@@ -47,9 +48,18 @@ def new_run_id() -> str:
     return datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
-def load_dossier_files(warehouse: Warehouse, source: Source, run_id: str) -> SourceResult:
+FILE_KINDS = {
+    "dossier_files": dossier_files,
+    "task_files": task_files,
+    "document_files": document_files,
+}
+
+
+def load_file_source(warehouse: Warehouse, source: Source, run_id: str) -> SourceResult:
+    """Load every new or changed file of a file source (dossiers, tasks or documents)."""
+    kind = FILE_KINDS[source.kind]
     result = SourceResult(source.name, source.kind)
-    files = dossier_files.discover(source.path)
+    files = kind.discover(source.path)
     result.files_seen = len(files)
     with warehouse.connect() as conn:
         known = dict(
@@ -84,53 +94,34 @@ def load_dossier_files(warehouse: Warehouse, source: Source, run_id: str) -> Sou
         }
         file_rows.append(record)
         try:
-            table = dossier_files.read(file)
+            table = kind.read(file)
         except FileUnreadable as exc:
             result.files_quarantined += 1
             issues.append(
-                _issue(source, file.relative_path, None, None, None, exc.value, exc.rule,
-                       exc.message_vi, load_id)
+                issue(source.name, file.relative_path, None, None, None, exc.value, exc.rule,
+                      exc.message_vi, load_id)
             )  # fmt: skip
             continue
         record["encoding"] = table.encoding
         record["rows_read"] = len(table.frame) + len(table.bad_rows)
         for row_number, line in table.bad_rows:
             issues.append(
-                _issue(source, file.relative_path, row_number, None, None, line[:500],
-                       "row_unparseable", "Dòng không đọc được (số cột khác dòng tiêu đề).",
-                       load_id)
+                issue(source.name, file.relative_path, row_number, None, None, line[:500],
+                      "row_unparseable", "Dòng không đọc được (số cột khác dòng tiêu đề).",
+                      load_id)
             )  # fmt: skip
         table.frame["load_id"] = load_id
         frames.append(table.frame)
 
     text = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    batch = dossier_files.to_typed(text) if len(text) else pd.DataFrame()
+    batch = kind.to_typed(text) if len(text) else pd.DataFrame()
     if len(batch):
         batch["load_id"] = text["load_id"]
         batch["source_name"] = source.name
-    findings = validate.findings(batch, "dossier_files")
-    critical = findings[findings.severity == "critical"]
-    rejected = set(critical.row_index)
-    accepted = batch.drop(index=list(rejected)) if len(batch) else batch
-    warnings = findings[(findings.severity != "critical") & ~findings.row_index.isin(rejected)]
-    for kind_rows, sink in ((critical, issues), (warnings, flags := [])):
-        for f in kind_rows.itertuples():
-            row = batch.loc[f.row_index]
-            sink.append(
-                _issue(
-                    source,
-                    row.file_path,
-                    int(row.row_number),
-                    row.dossier_code,
-                    f.column_name,
-                    f.value,
-                    f.rule,
-                    f.message_vi,
-                    row.load_id,
-                )
-            )
+    accepted, rejected, flags = split_by_findings(batch, kind.SUITE, source.name, kind.RECORD_CODE)
+    issues.extend(rejected)
 
-    quarantined_rows = _count_by_file(issues, row_level=True)
+    quarantined_rows = _count_by_file(issues)
     loaded_rows = accepted.groupby("file_path").size().to_dict() if len(accepted) else {}
     for record in file_rows:
         record["rows_quarantined"] = quarantined_rows.get(record["file_path"], 0)
@@ -141,20 +132,86 @@ def load_dossier_files(warehouse: Warehouse, source: Source, run_id: str) -> Sou
     result.rows_flagged = len({(f["file_path"], f["row_number"]) for f in flags})
     result.files_loaded = len(todo) - result.files_quarantined
 
-    with warehouse.transaction() as conn:
-        _forget_files(conn, source.name, [f.relative_path for f in todo])
-        conn.load_frame(f"{RAW}.dossier_log", accepted, list(raw_schema.DOSSIER_LOG))
-        conn.load_frame(f"{RAW}.quarantine", _issue_frame(issues), ISSUE_COLUMNS)
-        conn.load_frame(f"{RAW}.row_flags", _issue_frame(flags), ISSUE_COLUMNS)
-        conn.load_frame(
-            f"{RAW}.loaded_files", pd.DataFrame(file_rows), list(raw_schema.LOADED_FILES)
-        )
+    write_batch(
+        warehouse,
+        source_name=source.name,
+        table=kind.TABLE,
+        accepted=accepted,
+        issues=issues,
+        flags=flags,
+        file_rows=file_rows,
+        forget_paths=[f.relative_path for f in todo],
+    )
     return result
 
 
-def _issue(source, file_path, row_number, record_code, column, value, rule, message, load_id):
+def load_dossier_files(warehouse: Warehouse, source: Source, run_id: str) -> SourceResult:
+    return load_file_source(warehouse, source, run_id)
+
+
+def split_by_findings(
+    batch: pd.DataFrame, suite: str, source_name: str, record_code_column: str
+) -> tuple[pd.DataFrame, list[dict], list[dict]]:
+    """GX-validate a typed batch -> (accepted rows, quarantine issues, warning flags).
+
+    The batch needs a unique index and file_path, row_number and load_id columns.
+    Critical findings quarantine the row (CONTRACTS §1f); warnings load it and flag it.
+    """
+    if batch.empty:
+        return batch, [], []
+    findings = validate.findings(batch, suite)
+    critical = findings[findings.severity == "critical"]
+    rejected = set(critical.row_index)
+    accepted = batch.drop(index=list(rejected))
+    warnings = findings[(findings.severity != "critical") & ~findings.row_index.isin(rejected)]
+    issues: list[dict] = []
+    flags: list[dict] = []
+    for found, sink in ((critical, issues), (warnings, flags)):
+        rows = batch.loc[found.row_index]
+        for f, row in zip(found.itertuples(), rows.itertuples(), strict=True):
+            sink.append(
+                issue(source_name, row.file_path, int(row.row_number),
+                      getattr(row, record_code_column), f.column_name, f.value, f.rule,
+                      f.message_vi, row.load_id)
+            )  # fmt: skip
+    return accepted, issues, flags
+
+
+def write_batch(
+    warehouse: Warehouse,
+    *,
+    source_name: str,
+    table: str,
+    accepted: pd.DataFrame,
+    issues: list[dict],
+    flags: list[dict],
+    file_rows: list[dict],
+    forget_paths: list[str],
+    after: Callable[[Connection], None] | None = None,
+) -> None:
+    """Everything a batch produced, in one transaction: all of it lands, or none of it.
+
+    Rows earlier versions of `forget_paths` loaded are removed first (a changed file
+    replaces them); `after` runs last inside the same transaction (e.g. a watermark).
+    """
+    columns = list(raw_schema.TABLES[table])
+    with warehouse.transaction() as conn:
+        _forget_files(conn, source_name, table, forget_paths)
+        conn.load_frame(f"{RAW}.{table}", accepted, columns)
+        conn.load_frame(f"{RAW}.quarantine", _issue_frame(issues), ISSUE_COLUMNS)
+        conn.load_frame(f"{RAW}.row_flags", _issue_frame(flags), ISSUE_COLUMNS)
+        if file_rows:
+            conn.load_frame(
+                f"{RAW}.loaded_files", pd.DataFrame(file_rows), list(raw_schema.LOADED_FILES)
+            )
+        if after is not None:
+            after(conn)
+
+
+def issue(source_name, file_path, row_number, record_code, column, value, rule, message, load_id):
+    """One row of raw.quarantine or raw.row_flags."""
     return {
-        "source_name": source.name,
+        "source_name": source_name,
         "file_path": file_path,
         "row_number": row_number,
         "record_code": None if pd.isna(record_code) else record_code,
@@ -172,23 +229,23 @@ def _issue_frame(issues: list[dict]) -> pd.DataFrame:
     return frame
 
 
-def _count_by_file(issues: list[dict], row_level: bool) -> dict[str, int]:
+def _count_by_file(issues: list[dict]) -> dict[str, int]:
+    """Rows quarantined per file (a row with several problems counts once)."""
     rows: dict[str, set] = {}
-    for issue in issues:
-        if row_level and issue["row_number"] is None:
-            continue
-        rows.setdefault(issue["file_path"], set()).add(issue["row_number"])
+    for found in issues:
+        if found["row_number"] is not None:
+            rows.setdefault(found["file_path"], set()).add(found["row_number"])
     return {path: len(numbers) for path, numbers in rows.items()}
 
 
-def _forget_files(conn: Connection, source_name: str, paths: list[str]) -> None:
+def _forget_files(conn: Connection, source_name: str, table: str, paths: list[str]) -> None:
     """Remove what earlier versions of these files loaded (a changed file replaces them)."""
     if not paths:
         return
     placeholders = ", ".join(["%s"] * len(paths))
-    for table in ("dossier_log", "quarantine", "row_flags", "loaded_files"):
+    for target in (table, "quarantine", "row_flags", "loaded_files"):
         conn.execute(
-            f"delete from {RAW}.{table} where source_name = %s and file_path in ({placeholders})",
+            f"delete from {RAW}.{target} where source_name = %s and file_path in ({placeholders})",
             [source_name, *paths],
         )
 

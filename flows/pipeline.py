@@ -45,9 +45,13 @@ def extract_load_source(
 ) -> dict:
     source = next(s for s in load_sources_file(Path(sources_file)).sources if s.name == source_name)
     warehouse = Warehouse.from_url(warehouse_url)
-    if source.kind != "dossier_files":
-        raise PipelineError(f"source {source.name}: kind {source.kind} is not supported yet")
-    return load.load_dossier_files(warehouse, source, run_id).as_dict()
+    if source.kind in load.FILE_KINDS:
+        return load.load_file_source(warehouse, source, run_id).as_dict()
+    if source.kind == "dossier_api":
+        from flows.sources import dossier_api
+
+        return dossier_api.load_dossier_api(warehouse, source, run_id).as_dict()
+    raise PipelineError(f"source {source.name}: unknown kind {source.kind}")
 
 
 @task

@@ -33,6 +33,45 @@ DOSSIER_LOG = {
     "load_id": "varchar not null",
 }
 
+# Accepted rows of task tracking files (CONTRACTS §1c), one per source row.
+TASK_LOG = {
+    "source_name": "varchar not null",
+    "file_path": "varchar not null",
+    "file_date": "date",
+    "row_number": "integer not null",
+    "task_id": "varchar not null",
+    "summary": "varchar",
+    "assigned_by": "varchar",
+    "department_code": "varchar",
+    "assigned_on": "date not null",
+    "deadline_on": "date not null",
+    "completed_on": "date",
+    "updated_at": "timestamp",
+    "load_id": "varchar not null",
+}
+
+# Accepted rows of outgoing-document files (CONTRACTS §1d), one per document issued.
+DOCUMENT_LOG = {
+    "source_name": "varchar not null",
+    "file_path": "varchar not null",
+    "file_date": "date",
+    "row_number": "integer not null",
+    "document_number": "varchar not null",
+    "unit_code": "varchar not null",
+    "issued_on": "date not null",
+    "digitally_signed": "integer",
+    "load_id": "varchar not null",
+}
+
+# Per API source: the latest change time already loaded (CONTRACTS §1b `updated_since`).
+API_WATERMARKS = {
+    "source_name": "varchar not null",
+    "watermark": "timestamp not null",
+    "records_loaded": "bigint not null",
+    "run_id": "varchar not null",
+    "updated_at": "timestamp not null",
+}
+
 # Every file seen, with its content hash: a file already loaded is not loaded again.
 LOADED_FILES = {
     "source_name": "varchar not null",
@@ -113,6 +152,9 @@ REFERENCE_VERSIONS = {
 
 TABLES = {
     "dossier_log": DOSSIER_LOG,
+    "task_log": TASK_LOG,
+    "document_log": DOCUMENT_LOG,
+    "api_watermarks": API_WATERMARKS,
     "loaded_files": LOADED_FILES,
     "quarantine": QUARANTINE,
     "row_flags": ROW_FLAGS,

@@ -16,6 +16,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 import pandas as pd
 
+from flows.sources import document_files, task_files
 from flows.sources.dossier_files import HEADER_OF
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
@@ -30,9 +31,9 @@ def _meta(rule: str, column: str | None, message_vi: str) -> dict:
     return {"rule": rule, "column": column, "message_vi": message_vi}
 
 
-def _readable(column: str, severity: str = "warning") -> gxe.Expectation:
+def _readable(column: str, severity: str = "warning", headers=HEADER_OF) -> gxe.Expectation:
     """A date or number that was written but could not be read."""
-    header = HEADER_OF[column]
+    header = headers[column]
     return gxe.ExpectColumnValuesToNotBeNull(
         column=column,
         row_condition=f'{column}__text != ""',
@@ -181,7 +182,97 @@ def build_dossier_suite() -> gx.ExpectationSuite:
     return gx.ExpectationSuite(name="dossier_files", expectations=expectations)
 
 
-SUITE_BUILDERS = {"dossier_files": build_dossier_suite}
+def build_task_suite() -> gx.ExpectationSuite:
+    h = task_files.HEADER_OF
+    expectations = [
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="task_id",
+            severity="critical",
+            meta=_meta("task_id_missing", h["task_id"], "Thiếu mã nhiệm vụ."),
+        ),
+        *(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=col,
+                severity="critical",
+                meta=_meta(
+                    f"{col}_invalid",
+                    h[col],
+                    f"«{h[col]}» trống, sai định dạng hoặc không tồn tại.",
+                ),
+            )
+            for col in ("assigned_on", "deadline_on")
+        ),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="department_code",
+            severity="warning",
+            meta=_meta(
+                "department_code_missing", h["department_code"], "Thiếu đơn vị chủ trì nhiệm vụ."
+            ),
+        ),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="deadline_on",
+            column_B="assigned_on",
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            severity="warning",
+            meta=_meta(
+                "deadline_before_assigned", h["deadline_on"], "Hạn hoàn thành trước ngày giao."
+            ),
+        ),
+        _readable("completed_on", headers=h),
+        _readable("updated_at", headers=h),
+    ]
+    return gx.ExpectationSuite(name="task_files", expectations=expectations)
+
+
+def build_document_suite() -> gx.ExpectationSuite:
+    h = document_files.HEADER_OF
+    expectations = [
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="document_number",
+            severity="critical",
+            meta=_meta(
+                "document_number_missing", h["document_number"], "Thiếu số ký hiệu văn bản."
+            ),
+        ),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="issued_on",
+            severity="critical",
+            meta=_meta(
+                "issued_on_invalid",
+                h["issued_on"],
+                "Ngày ban hành trống, sai định dạng hoặc không tồn tại.",
+            ),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="digitally_signed",
+            value_set=[0, 1],
+            severity="warning",
+            meta=_meta(
+                "digitally_signed_domain", h["digitally_signed"], "Cột «Ký số» chỉ nhận 0 hoặc 1."
+            ),
+        ),
+        _readable("digitally_signed", headers=h),
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="unit_code",
+            column_B="unit_folder",
+            ignore_row_if="either_value_is_missing",
+            severity="warning",
+            meta=_meta(
+                "unit_code_folder_mismatch",
+                h["unit_code"],
+                "Mã đơn vị trong tệp khác thư mục đơn vị gửi tệp.",
+            ),
+        ),
+    ]
+    return gx.ExpectationSuite(name="document_files", expectations=expectations)
+
+
+SUITE_BUILDERS = {
+    "dossier_files": build_dossier_suite,
+    "task_files": build_task_suite,
+    "document_files": build_document_suite,
+}
 
 
 def suite_json(name: str) -> str:

@@ -78,6 +78,45 @@ def discover_unit_files(root: Path) -> list[tuple[Path, str | None, date | None]
     return found
 
 
+def discover_dated_files(root: Path) -> list[tuple[Path, None, date | None]]:
+    """Files laid out as <root>/<YYYY-MM-DD>.csv|xlsx (one stream, no unit folders)."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"source folder not found: {root}")
+    found = []
+    for file in sorted(root.iterdir()):
+        match = FILE_NAME.match(file.name)
+        if file.is_file() and not file.is_symlink() and match:
+            found.append((file, None, _parse_iso_date(match.group(1))))
+    return found
+
+
+def load_files(root: Path, layout) -> list[SourceFile]:
+    """Read every file a layout finds; paths are kept relative to the source folder."""
+    return [
+        SourceFile(
+            path=path,
+            relative_path=path.relative_to(root).as_posix(),
+            file_date=file_date,
+            unit_folder=unit_folder,
+            content=path.read_bytes(),
+        )
+        for path, unit_folder, file_date in layout(root)
+    ]
+
+
+def tag(table: ParsedTable, file: SourceFile) -> ParsedTable:
+    """Mark each read row with the file it came from."""
+    table.frame["file_path"] = file.relative_path
+    table.frame["file_date"] = pd.Timestamp(file.file_date) if file.file_date else pd.NaT
+    table.frame["unit_folder"] = file.unit_folder
+    return table
+
+
+def parse_dates(text: pd.Series) -> pd.Series:
+    """dd/mm/yyyy (a time part, if any, is dropped) -> dates as midnight timestamps."""
+    return parse_datetimes(text).dt.normalize()
+
+
 def _parse_iso_date(text: str) -> date | None:
     try:
         return date.fromisoformat(text)

@@ -10,10 +10,12 @@ from flows.sources.common import (
     ParsedTable,
     SourceFile,
     discover_unit_files,
+    load_files,
     parse_amounts,
     parse_datetimes,
     parse_integers,
     read_table,
+    tag,
 )
 
 # Contract header -> canonical column (CONTRACTS §1a, in contract order).
@@ -63,28 +65,18 @@ INTEGER_COLUMNS = [
 TEXT_COLUMNS = ["dossier_code", "unit_code", "procedure_code", "applicant_name", "applicant_id"]
 
 
+RECORD_CODE = "dossier_code"
+SUITE = "dossier_files"
+TABLE = "dossier_log"
+
+
 def discover(root: Path) -> list[SourceFile]:
-    files = []
-    for path, unit_folder, file_date in discover_unit_files(root):
-        files.append(
-            SourceFile(
-                path=path,
-                relative_path=path.relative_to(root).as_posix(),
-                file_date=file_date,
-                unit_folder=unit_folder,
-                content=path.read_bytes(),
-            )
-        )
-    return files
+    return load_files(root, discover_unit_files)
 
 
 def read(file: SourceFile) -> ParsedTable:
     """The text cells of one file, tagged with where they came from."""
-    table = read_table(file, COLUMNS, REQUIRED)
-    table.frame["file_path"] = file.relative_path
-    table.frame["file_date"] = pd.Timestamp(file.file_date) if file.file_date else pd.NaT
-    table.frame["unit_folder"] = file.unit_folder
-    return table
+    return tag(read_table(file, COLUMNS, REQUIRED), file)
 
 
 def to_typed(text: pd.DataFrame) -> pd.DataFrame:
