@@ -19,7 +19,7 @@ import pandas as pd
 from flows import raw_schema, reference, validate
 from flows.settings import Source
 from flows.sources import document_files, dossier_files, task_files
-from flows.sources.common import FileUnreadable, decode
+from flows.sources.common import CHUNK_ROWS, FileUnreadable, decode
 from flows.warehouse import Connection, Warehouse
 
 RAW = raw_schema.RAW_SCHEMA
@@ -55,8 +55,16 @@ FILE_KINDS = {
 }
 
 
+GROUP_BYTES = 32 << 20  # files committed together: one transaction, one validation pass
+
+
 def load_file_source(warehouse: Warehouse, source: Source, run_id: str) -> SourceResult:
-    """Load every new or changed file of a file source (dossiers, tasks or documents)."""
+    """Load every new or changed file of a file source (dossiers, tasks or documents).
+
+    Files are committed in groups of about GROUP_BYTES, each group in one transaction
+    with its raw.loaded_files rows: a crash loses no committed file and the rerun picks
+    up exactly the files not committed. Big files stream in bounded chunks.
+    """
     kind = FILE_KINDS[source.kind]
     result = SourceResult(source.name, source.kind)
     files = kind.discover(source.path)
@@ -70,79 +78,117 @@ def load_file_source(warehouse: Warehouse, source: Source, run_id: str) -> Sourc
         )
     todo = [f for f in files if known.get(f.relative_path) != f.sha256]
     result.files_unchanged = len(files) - len(todo)
-    if not todo:
-        return result
-
-    frames, issues, file_rows = [], [], []
-    now = datetime.now()
+    group: list = []
     for file in todo:
-        load_id = f"{run_id}:{file.sha256[:12]}"
-        record = {
-            "source_name": source.name,
-            "file_path": file.relative_path,
-            "file_date": pd.Timestamp(file.file_date) if file.file_date else pd.NaT,
-            "unit_folder": file.unit_folder,
-            "file_sha256": file.sha256,
-            "file_bytes": len(file.content),
-            "encoding": None,
-            "rows_read": 0,
-            "rows_loaded": 0,
-            "rows_quarantined": 0,
-            "load_id": load_id,
-            "run_id": run_id,
-            "loaded_at": now,
-        }
-        file_rows.append(record)
-        try:
-            table = kind.read(file)
-        except FileUnreadable as exc:
-            result.files_quarantined += 1
-            issues.append(
-                issue(source.name, file.relative_path, None, None, None, exc.value, exc.rule,
-                      exc.message_vi, load_id)
-            )  # fmt: skip
-            continue
-        record["encoding"] = table.encoding
-        record["rows_read"] = len(table.frame) + len(table.bad_rows)
-        for row_number, line in table.bad_rows:
-            issues.append(
-                issue(source.name, file.relative_path, row_number, None, None, line[:500],
-                      "row_unparseable", "Dòng không đọc được (số cột khác dòng tiêu đề).",
-                      load_id)
-            )  # fmt: skip
-        table.frame["load_id"] = load_id
-        frames.append(table.frame)
-
-    text = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    batch = kind.to_typed(text) if len(text) else pd.DataFrame()
-    if len(batch):
-        batch["load_id"] = text["load_id"]
-        batch["source_name"] = source.name
-    accepted, rejected, flags = split_by_findings(batch, kind.SUITE, source.name, kind.RECORD_CODE)
-    issues.extend(rejected)
-
-    quarantined_rows = _count_by_file(issues)
-    loaded_rows = accepted.groupby("file_path").size().to_dict() if len(accepted) else {}
-    for record in file_rows:
-        record["rows_quarantined"] = quarantined_rows.get(record["file_path"], 0)
-        record["rows_loaded"] = int(loaded_rows.get(record["file_path"], 0))
-        result.rows_read += record["rows_read"]
-        result.rows_loaded += record["rows_loaded"]
-        result.rows_quarantined += record["rows_quarantined"]
-    result.rows_flagged = len({(f["file_path"], f["row_number"]) for f in flags})
-    result.files_loaded = len(todo) - result.files_quarantined
-
-    write_batch(
-        warehouse,
-        source_name=source.name,
-        table=kind.TABLE,
-        accepted=accepted,
-        issues=issues,
-        flags=flags,
-        file_rows=file_rows,
-        forget_paths=[f.relative_path for f in todo],
-    )
+        group.append(file)
+        if sum(f.size for f in group) >= GROUP_BYTES:
+            _load_group(warehouse, source, kind, run_id, group, result)
+            group = []
+    if group:
+        _load_group(warehouse, source, kind, run_id, group, result)
     return result
+
+
+class _Batch:
+    """Rows read but not yet written: typed, validated and loaded together."""
+
+    def __init__(self, source_name: str, kind, conn: Connection):
+        self.source_name, self.kind, self.conn = source_name, kind, conn
+        self.frames: list[pd.DataFrame] = []
+        self.rows = 0
+        self.loaded: dict[str, int] = {}
+        self.quarantined: dict[str, set] = {}
+        self.flagged: set = set()
+
+    def add(self, frame: pd.DataFrame) -> None:
+        self.frames.append(frame)
+        self.rows += len(frame)
+        if self.rows >= CHUNK_ROWS:
+            self.flush()
+
+    def reject(self, issues: list[dict]) -> None:
+        for found in issues:
+            if found["row_number"] is not None:
+                self.quarantined.setdefault(found["file_path"], set()).add(found["row_number"])
+        self.conn.load_frame(f"{RAW}.quarantine", _issue_frame(issues), ISSUE_COLUMNS)
+
+    def flush(self) -> None:
+        if not self.frames:
+            return
+        text = pd.concat(self.frames, ignore_index=True)
+        self.frames, self.rows = [], 0
+        batch = self.kind.to_typed(text)
+        batch["load_id"] = text["load_id"]
+        batch["source_name"] = self.source_name
+        accepted, rejected, flags = split_by_findings(
+            batch, self.kind.SUITE, self.source_name, self.kind.RECORD_CODE
+        )
+        table = self.kind.TABLE
+        self.conn.load_frame(f"{RAW}.{table}", accepted, list(raw_schema.TABLES[table]))
+        self.reject(rejected)
+        self.conn.load_frame(f"{RAW}.row_flags", _issue_frame(flags), ISSUE_COLUMNS)
+        for path, count in accepted.groupby("file_path").size().items():
+            self.loaded[path] = self.loaded.get(path, 0) + int(count)
+        self.flagged |= {(f["file_path"], f["row_number"]) for f in flags}
+
+
+def _load_group(warehouse, source: Source, kind, run_id: str, files: list, result) -> None:
+    now = datetime.now()
+    file_rows, unreadable = [], 0
+    with warehouse.transaction() as conn:
+        _forget_files(conn, source.name, kind.TABLE, [f.relative_path for f in files])
+        batch = _Batch(source.name, kind, conn)
+        for file in files:
+            load_id = f"{run_id}:{file.sha256[:12]}"
+            record = {
+                "source_name": source.name,
+                "file_path": file.relative_path,
+                "file_date": pd.Timestamp(file.file_date) if file.file_date else pd.NaT,
+                "unit_folder": file.unit_folder,
+                "file_sha256": file.sha256,
+                "file_bytes": file.size,
+                "encoding": None,
+                "rows_read": 0,
+                "rows_loaded": 0,
+                "rows_quarantined": 0,
+                "load_id": load_id,
+                "run_id": run_id,
+                "loaded_at": now,
+            }
+            file_rows.append(record)
+            try:
+                for table in kind.read_chunks(file):
+                    record["encoding"] = table.encoding
+                    record["rows_read"] += len(table.frame) + len(table.bad_rows)
+                    batch.reject(
+                        [
+                            issue(source.name, file.relative_path, n, None, None, line[:500],
+                                  "row_unparseable",
+                                  "Dòng không đọc được (số cột khác dòng tiêu đề).", load_id)
+                            for n, line in table.bad_rows
+                        ]
+                    )  # fmt: skip
+                    table.frame["load_id"] = load_id
+                    batch.add(table.frame)
+            except FileUnreadable as exc:
+                unreadable += 1
+                batch.reject(
+                    [issue(source.name, file.relative_path, None, None, None, exc.value,
+                           exc.rule, exc.message_vi, load_id)]
+                )  # fmt: skip
+        batch.flush()
+        for record in file_rows:
+            record["rows_loaded"] = batch.loaded.get(record["file_path"], 0)
+            record["rows_quarantined"] = len(batch.quarantined.get(record["file_path"], ()))
+            result.rows_read += record["rows_read"]
+            result.rows_loaded += record["rows_loaded"]
+            result.rows_quarantined += record["rows_quarantined"]
+        result.rows_flagged += len(batch.flagged)
+        conn.load_frame(
+            f"{RAW}.loaded_files", pd.DataFrame(file_rows), list(raw_schema.LOADED_FILES)
+        )
+    result.files_quarantined += unreadable
+    result.files_loaded += len(files) - unreadable
 
 
 def load_dossier_files(warehouse: Warehouse, source: Source, run_id: str) -> SourceResult:
@@ -227,15 +273,6 @@ def _issue_frame(issues: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(issues, columns=ISSUE_COLUMNS)
     frame["row_number"] = frame["row_number"].astype("Int64")
     return frame
-
-
-def _count_by_file(issues: list[dict]) -> dict[str, int]:
-    """Rows quarantined per file (a row with several problems counts once)."""
-    rows: dict[str, set] = {}
-    for found in issues:
-        if found["row_number"] is not None:
-            rows.setdefault(found["file_path"], set()).add(found["row_number"])
-    return {path: len(numbers) for path, numbers in rows.items()}
 
 
 def _forget_files(conn: Connection, source_name: str, table: str, paths: list[str]) -> None:

@@ -24,7 +24,7 @@ def _file(tmp_path: Path, text: str, encoding: str = "utf-8-sig") -> SourceFile:
     path = tmp_path / "11629" / "2025-04-02.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode(encoding))
-    return SourceFile(path, "11629/2025-04-02.csv", date(2025, 4, 2), "11629", path.read_bytes())
+    return SourceFile(path, "11629/2025-04-02.csv", date(2025, 4, 2), "11629")
 
 
 def _csv(header: list[str], *rows: list[str]) -> str:
@@ -101,7 +101,7 @@ def test_binary_garbage_is_unreadable(tmp_path):
     path = tmp_path / "11629" / "2025-04-02.csv"
     path.parent.mkdir(parents=True)
     path.write_bytes(bytes(range(256)) * 4)
-    file = SourceFile(path, "11629/2025-04-02.csv", date(2025, 4, 2), "11629", path.read_bytes())
+    file = SourceFile(path, "11629/2025-04-02.csv", date(2025, 4, 2), "11629")
     with pytest.raises(FileUnreadable):
         dossier_files.parse(file)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -28,17 +30,54 @@ class FileUnreadable(ValueError):
         self.value = value
 
 
+BLOCK = 1 << 22  # bytes read at a time: files are streamed, never held whole
+CHUNK_ROWS = 200_000  # rows typed and validated at a time: bounds memory on big files
+
+
 @dataclass
 class SourceFile:
     path: Path
     relative_path: str  # as stored in the warehouse, with forward slashes
     file_date: date | None
     unit_folder: str | None
-    content: bytes = field(repr=False)
+    _digest: tuple | None = field(default=None, repr=False)
+
+    def _scan(self) -> tuple[str, int, str | None]:
+        """One streaming pass: content hash, size, and the text encoding (None: binary)."""
+        if self._digest is None:
+            sha, size, utf8, binary = hashlib.sha256(), 0, True, False
+            decoder = codecs.getincrementaldecoder("utf-8")()
+            with open(self.path, "rb") as stream:
+                while block := stream.read(BLOCK):
+                    if size == 0 and b"\x00" in block[:4096]:
+                        binary = True
+                    sha.update(block)
+                    size += len(block)
+                    if utf8:
+                        try:
+                            decoder.decode(block)
+                        except UnicodeDecodeError:
+                            utf8 = False
+            if utf8:
+                try:
+                    decoder.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    utf8 = False
+            encoding = None if binary else "utf-8" if utf8 else "cp1258"
+            self._digest = (sha.hexdigest(), size, encoding)
+        return self._digest
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
+        return self._scan()[0]
+
+    @property
+    def size(self) -> int:
+        return self._scan()[1]
+
+    @property
+    def content(self) -> bytes:
+        return self.path.read_bytes()
 
 
 @dataclass
@@ -91,14 +130,13 @@ def discover_dated_files(root: Path) -> list[tuple[Path, None, date | None]]:
 
 
 def load_files(root: Path, layout) -> list[SourceFile]:
-    """Read every file a layout finds; paths are kept relative to the source folder."""
+    """Every file a layout finds; paths are kept relative to the source folder."""
     return [
         SourceFile(
             path=path,
             relative_path=path.relative_to(root).as_posix(),
             file_date=file_date,
             unit_folder=unit_folder,
-            content=path.read_bytes(),
         )
         for path, unit_folder, file_date in layout(root)
     ]
@@ -143,21 +181,37 @@ def decode(content: bytes) -> tuple[str, str]:
 
 
 def read_table(file: SourceFile, columns: dict[str, str], required: set[str]) -> ParsedTable:
-    """Read a CSV or XLSX file into text cells keyed by canonical column names.
+    """A whole file's text cells (small files; big ones go through `read_table_chunks`)."""
+    chunks = list(read_table_chunks(file, columns, required, chunk_rows=None))
+    return ParsedTable(
+        frame=pd.concat([c.frame for c in chunks], ignore_index=True),
+        encoding=chunks[0].encoding,
+        bad_rows=[bad for c in chunks for bad in c.bad_rows],
+    )
+
+
+def read_table_chunks(
+    file: SourceFile,
+    columns: dict[str, str],
+    required: set[str],
+    chunk_rows: int | None = CHUNK_ROWS,
+) -> Iterator[ParsedTable]:
+    """A CSV or XLSX file's text cells keyed by canonical column names, chunk by chunk.
 
     `columns` maps each contract header to its canonical name; extra headers are ignored.
+    Raises FileUnreadable before the first chunk when the file cannot be a table.
     """
     if file.path.suffix.lower() == ".xlsx":
-        rows, encoding = _xlsx_rows(file.content), "xlsx"
+        rows, encoding = iter(_xlsx_rows(file.content)), "xlsx"
     else:
-        text, encoding = decode(file.content)
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-    if not rows or not any(cell.strip() for cell in rows[0]):
+        rows, encoding = _csv_rows(file)
+    header = next(rows, None)
+    if not header or not any(cell.strip() for cell in header):
         raise FileUnreadable("file_empty", "Tệp rỗng, không có dòng tiêu đề.")
 
     wanted = {header_key(h): name for h, name in columns.items()}
     positions: dict[str, int] = {}
-    for i, cell in enumerate(rows[0]):
+    for i, cell in enumerate(header):
         name = wanted.get(header_key(cell))
         if name and name not in positions:
             positions[name] = i
@@ -166,25 +220,59 @@ def read_table(file: SourceFile, columns: dict[str, str], required: set[str]) ->
         raise FileUnreadable(
             "missing_columns",
             "Tệp thiếu cột bắt buộc: " + ", ".join(missing) + ".",
-            value="|".join(nfc(c) for c in rows[0]),
+            value="|".join(nfc(c) for c in header),
         )
 
-    width = len(rows[0])
-    records, bad_rows = [], []
-    for offset, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
+    width = len(header)
+    names, index = list(positions), list(positions.values())
+    records, numbers, bad_rows = [], [], []
+    row_number = 1
+    for row in rows:
+        row_number += 1  # records, as a spreadsheet numbers them (header = 1)
+        if not "".join(row).strip():
             continue  # blank lines are not records
         if len(row) != width:
-            bad_rows.append((offset, ",".join(row)))
+            bad_rows.append((row_number, ",".join(row)))
             continue
-        record = {name: nfc(row[i]).strip() for name, i in positions.items()}
-        record["row_number"] = offset
-        records.append(record)
-    frame = pd.DataFrame.from_records(records, columns=[*positions, "row_number"])
+        records.append([row[i] for i in index])
+        numbers.append(row_number)
+        if chunk_rows and len(records) >= chunk_rows:
+            yield _chunk(records, numbers, names, columns, encoding, bad_rows)
+            records, numbers, bad_rows = [], [], []
+    yield _chunk(records, numbers, names, columns, encoding, bad_rows)
+
+
+def _chunk(records, numbers, names, columns, encoding, bad_rows) -> ParsedTable:
+    # cells keep their spaces here; typing strips them once per batch
+    frame = pd.DataFrame(records, columns=names, dtype=object)
+    frame["row_number"] = numbers
     for name in columns.values():
         if name not in frame.columns:
             frame[name] = ""
     return ParsedTable(frame=frame, encoding=encoding, bad_rows=bad_rows)
+
+
+def _csv_rows(file: SourceFile) -> tuple[Iterator[list[str]], str]:
+    encoding = file._scan()[2]
+    if encoding is None:
+        raise FileUnreadable("file_not_text", "Tệp không phải văn bản CSV (có ký tự nhị phân).")
+    with open(file.path, "rb") as probe:
+        bom = probe.read(3) == b"\xef\xbb\xbf"
+    label = "utf-8-sig" if bom else encoding
+    return csv.reader(_nfc_lines(file.path, label)), label
+
+
+def _nfc_lines(path: Path, encoding: str) -> Iterator[str]:
+    """Lines of a text file in NFC, normalised a block of whole lines at a time."""
+    with open(path, encoding=encoding, newline="") as stream:
+        while True:
+            lines = stream.readlines(BLOCK)
+            if not lines:
+                return
+            block = "".join(lines)
+            if not unicodedata.is_normalized("NFC", block):
+                lines = unicodedata.normalize("NFC", block).splitlines(keepends=True)
+            yield from lines
 
 
 def _xlsx_rows(content: bytes) -> list[list[str]]:
@@ -209,6 +297,14 @@ def _cell_text(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def stripped(text: pd.DataFrame, columns) -> pd.DataFrame:
+    """The batch with surrounding spaces removed from the contract's columns."""
+    text = text.copy()
+    for col in columns:
+        text[col] = text[col].str.strip()
+    return text
 
 
 def parse_datetimes(text: pd.Series) -> pd.Series:

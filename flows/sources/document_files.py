@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,8 @@ from flows.sources.common import (
     parse_dates,
     parse_integers,
     read_table,
+    read_table_chunks,
+    stripped,
     tag,
 )
 
@@ -34,11 +37,18 @@ def discover(root: Path) -> list[SourceFile]:
     return load_files(root, discover_unit_files)
 
 
+def read_chunks(file: SourceFile) -> Iterator[ParsedTable]:
+    """The file's rows a bounded chunk at a time (the loader's way: memory stays flat)."""
+    for table in read_table_chunks(file, COLUMNS, REQUIRED):
+        yield tag(table, file)
+
+
 def read(file: SourceFile) -> ParsedTable:
     return tag(read_table(file, COLUMNS, REQUIRED), file)
 
 
 def to_typed(text: pd.DataFrame) -> pd.DataFrame:
+    text = stripped(text, COLUMNS.values())
     typed = pd.DataFrame(
         {
             "file_path": text["file_path"],

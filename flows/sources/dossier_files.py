@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,8 @@ from flows.sources.common import (
     parse_datetimes,
     parse_integers,
     read_table,
+    read_table_chunks,
+    stripped,
     tag,
 )
 
@@ -74,6 +77,12 @@ def discover(root: Path) -> list[SourceFile]:
     return load_files(root, discover_unit_files)
 
 
+def read_chunks(file: SourceFile) -> Iterator[ParsedTable]:
+    """The file's rows a bounded chunk at a time (the loader's way: memory stays flat)."""
+    for table in read_table_chunks(file, COLUMNS, REQUIRED):
+        yield tag(table, file)
+
+
 def read(file: SourceFile) -> ParsedTable:
     """The text cells of one file, tagged with where they came from."""
     return tag(read_table(file, COLUMNS, REQUIRED), file)
@@ -85,6 +94,7 @@ def to_typed(text: pd.DataFrame) -> pd.DataFrame:
     Done once per batch, not per file: pandas pays per call, not per row. Nothing is
     dropped here: deciding what is quarantined is validation's job.
     """
+    text = stripped(text, COLUMNS.values())
     typed = pd.DataFrame(
         {
             "file_path": text["file_path"],
