@@ -14,11 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 import flows  # noqa: F401  (telemetry off before anything else loads)
-from flows import simulate
+from flows import simulate, simulate_api
 from flows.settings import SourcesFileError, default_as_of, load_sources_file
 from flows.warehouse import DuckDBWarehouse, Warehouse, WarehouseError
 
 app = typer.Typer(help="cchc: administrative-procedure performance warehouse", no_args_is_help=True)
+simulate.app.command("serve-api")(simulate_api.serve_api_command)
 app.add_typer(simulate.app, name="simulate")
 console = Console()
 DEMO_AS_OF = date(2025, 6, 30)  # the sample district ends on the last day before the merger

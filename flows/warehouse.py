@@ -5,7 +5,7 @@ Bulk loads only: DuckDB reads frames natively, PostgreSQL through COPY.
 
 from __future__ import annotations
 
-import io
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -233,19 +233,22 @@ class PostgresWarehouse(Warehouse):
         return pd.DataFrame(cur.fetchall(), columns=names)
 
     def _load_frame(self, raw, table, frame, columns):
-        buffer = io.StringIO()
-        # A whole-number column with gaps arrives as float ("6.0"), which COPY rejects.
-        frame = frame.apply(
-            lambda col: (
-                col.astype("Int64")
-                if col.dtype.kind == "f" and col.dropna().mod(1).eq(0).all()
-                else col
-            )
-        )
-        frame.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d %H:%M:%S.%f")
+        # DuckDB writes the frame as CSV (vectorised, multi-threaded), COPY reads it.
+        import duckdb
+
         names = ", ".join(columns)
-        with raw.cursor().copy(f"copy {table} ({names}) from stdin (format csv)") as copy:
-            copy.write(buffer.getvalue())
+        with tempfile.TemporaryDirectory(prefix="cchc-copy-") as work:
+            path = Path(work) / "frame.csv"
+            with duckdb.connect() as local:
+                local.register("frame", frame)
+                local.execute(
+                    f"copy (select {names} from frame) to '{path}' "
+                    "(format csv, header false, timestampformat '%Y-%m-%d %H:%M:%S.%f')"
+                )
+            command = f"copy {table} ({names}) from stdin (format csv)"
+            with raw.cursor().copy(command) as copy, open(path, "rb") as stream:
+                while block := stream.read(1 << 20):
+                    copy.write(block)
 
     def dbt_env(self) -> dict[str, str]:
         return {
