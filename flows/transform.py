@@ -14,7 +14,7 @@ DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 
 # Marts dbt builds in the staging schema; publish copies them into `marts`.
 BUILD_SCHEMA = "cchc_build"
-MARTS = ["dim_unit", "fct_dossier", "dossier_timeliness"]
+MARTS = ["dim_unit", "fct_dossier", "dossier_timeliness", "dossier_due_date_audit"]
 
 
 class TransformError(RuntimeError):

@@ -1,9 +1,9 @@
 """The dbt project end to end: `dbt build` on DuckDB and on PostgreSQL, numbers checked by hand.
 
 A handful of hand-made dossiers in one district (313: communes 11629 and 11632,
-department 313-TNMT) plus one dossier of a unit nobody registered. Both
-warehouses must build every seed, model, data test and unit test, and give the
-same rows for every mart.
+department 313-TNMT) plus one dossier of a unit nobody registered, one task and
+two outgoing documents. Both warehouses must build every seed, model, data test
+and unit test, and give the same rows for every mart and every staged log.
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ MARTS = {
     "dim_unit": "unit_code, valid_from",
     "fct_dossier": "dossier_key",
     "dossier_timeliness": "period_grain, period_start, unit_code",
+    "dossier_due_date_audit": "dossier_key",
 }
+# Staging views of the raw logs that have no mart yet: compared between the engines too.
+STAGED = ["stg_raw__task_log", "stg_raw__document_log"]
 
 # -- raw rows ---------------------------------------------------------------------------
 
@@ -164,6 +167,23 @@ DOSSIER_LOG = [
 ]  # fmt: skip
 
 
+TASK_LOG = [
+    # source_name, file_path, file_date, row_number, task_id, summary, assigned_by,
+    # department_code, assigned_on, deadline_on, completed_on, updated_at, load_id
+    ("nhiem_vu", "2025-06-10.csv", date(2025, 6, 10), 2, "NV-2025-017",
+     "Rà soát hồ sơ đất đai tồn đọng", "UBND huyện", "313-TNMT", date(2025, 6, 2),
+     date(2025, 6, 20), date(2025, 6, 23), datetime(2025, 6, 23, 16, 5), "test-load"),
+]  # fmt: skip
+DOCUMENT_LOG = [
+    # source_name, file_path, file_date, row_number, document_number, unit_code, issued_on,
+    # digitally_signed, load_id
+    ("van_ban_di", "11629/2025-06-05.csv", date(2025, 6, 5), 2, "45/UBND-VP", "11629",
+     date(2025, 6, 5), 1, "test-load"),
+    ("van_ban_di", "11629/2025-06-05.csv", date(2025, 6, 5), 3, "46/QĐ-UBND", "11629",
+     date(2025, 6, 5), 0, "test-load"),
+]  # fmt: skip
+
+
 def _load_raw(execute) -> None:
     """Create the raw layer and insert the rows; `execute(sql, rows)` runs one insert per row."""
     for statement in create_statements():
@@ -177,6 +197,18 @@ def _load_raw(execute) -> None:
     execute("insert into raw.ref_admin_units values (%s, %s, %s, %s, %s, %s, %s, %s)", ADMIN_UNITS)
     execute("insert into raw.registered_units values (%s, %s, %s, %s)", REGISTERED_UNITS)
     execute("insert into raw.ref_calendar values (%s, %s, %s)", _calendar_2025())
+    execute(
+        "insert into raw.task_log (source_name, file_path, file_date, row_number, task_id, "
+        "summary, assigned_by, department_code, assigned_on, deadline_on, completed_on, "
+        "updated_at, load_id) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        TASK_LOG,
+    )
+    execute(
+        "insert into raw.document_log (source_name, file_path, file_date, row_number, "
+        "document_number, unit_code, issued_on, digitally_signed, load_id) "
+        "values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        DOCUMENT_LOG,
+    )
 
 
 # -- running dbt ------------------------------------------------------------------------
@@ -225,21 +257,26 @@ def _dbt_build(target: str, work: Path, env: dict[str, str]) -> None:
     assert {"seed", "model", "test", "unit_test"} <= {str(k) for k in kinds}
 
 
+def _sorted_rows(fetchall, relation: str) -> list[tuple]:
+    rows = fetchall(f"select * from {relation}")
+    # sort in Python: the two engines' string collations differ
+    return sorted(rows, key=lambda r: tuple((v is None, str(v)) for v in r))
+
+
 def _fetch_marts(fetchall) -> dict[str, list[tuple]]:
-    marts = {}
-    for mart in MARTS:
-        rows = fetchall(f"select * from cchc_build.{mart}")
-        # sort in Python: the two engines' string collations differ
-        marts[mart] = sorted(rows, key=lambda r: tuple((v is None, str(v)) for v in r))
-    return marts
+    return {mart: _sorted_rows(fetchall, f"cchc_build.{mart}") for mart in MARTS}
 
 
-def _columns(fetchall, mart: str) -> list[str]:
+def _fetch_staged(fetchall) -> dict[str, list[tuple]]:
+    return {view: _sorted_rows(fetchall, f"cchc_staging.{view}") for view in STAGED}
+
+
+def _columns(fetchall, mart: str, schema: str = "cchc_build") -> list[str]:
     return [
         r[0]
         for r in fetchall(
             "select column_name from information_schema.columns "
-            f"where table_schema = 'cchc_build' and table_name = '{mart}' order by ordinal_position"
+            f"where table_schema = '{schema}' and table_name = '{mart}' order by ordinal_position"
         )
     ]
 
@@ -269,6 +306,8 @@ def duckdb_marts(tmp_path_factory):
         yield {
             "rows": _fetch_marts(fetchall),
             "columns": {mart: _columns(fetchall, mart) for mart in MARTS},
+            "staged": _fetch_staged(fetchall),
+            "staged_columns": {v: _columns(fetchall, v, "cchc_staging") for v in STAGED},
         }
     finally:
         con.close()
@@ -319,6 +358,8 @@ def postgres_marts(tmp_path_factory):
             yield {
                 "rows": _fetch_marts(fetchall),
                 "columns": {mart: _columns(fetchall, mart) for mart in MARTS},
+                "staged": _fetch_staged(fetchall),
+                "staged_columns": {v: _columns(fetchall, v, "cchc_staging") for v in STAGED},
             }
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
@@ -337,6 +378,10 @@ FCT_COLUMNS = [
     "dossier_key", "dossier_code", "unit_code", "procedure_code", "channel", "received_at",
     "due_at", "finished_at", "returned_at", "status_code", "supplement_count", "fee_vnd",
     "paid_online", "digitized", "e_result", "reused", "apology_at", "legal_due_at", "timeliness",
+]  # fmt: skip
+AUDIT_COLUMNS = [
+    "dossier_key", "dossier_code", "unit_code", "procedure_code", "received_at", "due_at",
+    "legal_due_at", "days_later",
 ]  # fmt: skip
 DIM_COLUMNS = [
     "unit_code", "unit_name", "unit_type", "parent_unit_code", "province_code", "valid_from",
@@ -363,6 +408,7 @@ def _check_marts(marts) -> None:
     assert marts["columns"]["dossier_timeliness"] == TIMELINESS_COLUMNS
     assert marts["columns"]["fct_dossier"] == FCT_COLUMNS
     assert marts["columns"]["dim_unit"] == DIM_COLUMNS
+    assert marts["columns"]["dossier_due_date_audit"] == AUDIT_COLUMNS
 
     # dim_unit: official units merged with the registered ones, one row per version
     versions = _by_key(marts, "dim_unit", "unit_code", "valid_from")
@@ -467,6 +513,42 @@ def _check_marts(marts) -> None:
     # a unit missing from dim_unit still counts for itself
     assert counts(rows[("month", june, "99999")]) == (1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0)
 
+    # dossier_due_date_audit: printed due date later than the law allows (1.001193 is one
+    # working day, 1.004873 three), in working days; the printed date equal to the legal
+    # one (0003), earlier (TNMT 0002), paused by supplements (0004) or waiting for the
+    # citizen (0006), registered-only (0008), refused (0003 of 11632) and the procedure
+    # unknown to the catalogue (Z) are not reported.
+    audit = {
+        row["dossier_code"]: (row["legal_due_at"], row["due_at"], row["days_later"])
+        for row in _by_key(marts, "dossier_due_date_audit", "dossier_key").values()
+    }
+    assert audit == {
+        f"{D}-250528-0001": (datetime(2025, 5, 29, 9), datetime(2025, 6, 3, 17), 3),
+        f"{D}-250529-0002": (datetime(2025, 5, 30, 9), datetime(2025, 6, 4, 17), 3),
+        f"{D}-250602-0001": (datetime(2025, 6, 3, 8, 30), datetime(2025, 6, 5, 17), 2),
+        f"{D}-250603-0002": (datetime(2025, 6, 4, 9), datetime(2025, 6, 6, 17), 2),
+        f"{D}-250604-0009": (datetime(2025, 6, 5, 10), datetime(2025, 6, 6, 17), 1),
+        f"{D}-250610-0007": (datetime(2025, 6, 11, 9), datetime(2025, 6, 13, 17), 2),
+        f"{D}-250625-0005": (datetime(2025, 6, 26, 9), datetime(2025, 6, 30, 17), 2),
+        "TNMT-250609-0001": (datetime(2025, 6, 12, 9), datetime(2025, 6, 20, 17), 6),
+    }
+    keys = {row["dossier_code"]: row["dossier_key"] for row in dossiers.values()}
+    assert all(
+        row["dossier_key"] == keys[row["dossier_code"]]
+        for row in _by_key(marts, "dossier_due_date_audit", "dossier_key").values()
+    )
+
+    # the task and document logs are staged as they came: renamed and typed, nothing else
+    assert marts["staged"]["stg_raw__task_log"] == [
+        ("nhiem_vu", "2025-06-10.csv", date(2025, 6, 10), 2, "test-load", "NV-2025-017",
+         "Rà soát hồ sơ đất đai tồn đọng", "UBND huyện", "313-TNMT", date(2025, 6, 2),
+         date(2025, 6, 20), date(2025, 6, 23), datetime(2025, 6, 23, 16, 5)),
+    ]  # fmt: skip
+    assert [(r[5], r[6], r[8]) for r in marts["staged"]["stg_raw__document_log"]] == [
+        ("45/UBND-VP", "11629", 1),
+        ("46/QĐ-UBND", "11629", 0),
+    ]
+
     # no personal data
     for mart in MARTS:
         assert not {"applicant_name", "applicant_id"} & set(marts["columns"][mart])
@@ -482,3 +564,6 @@ def test_dbt_build_on_postgres_matches_duckdb(postgres_marts, duckdb_marts):
     assert postgres_marts["columns"] == duckdb_marts["columns"]
     for mart in MARTS:
         assert postgres_marts["rows"][mart] == duckdb_marts["rows"][mart], mart
+    assert postgres_marts["staged_columns"] == duckdb_marts["staged_columns"]
+    for view in STAGED:
+        assert postgres_marts["staged"][view] == duckdb_marts["staged"][view], view

@@ -108,14 +108,19 @@ def test_second_run_on_same_inputs_changes_nothing(runs, kind):
 def test_every_row_read_is_loaded_or_quarantined(runs, kind):
     warehouse = runs[kind]["warehouse"]
     files = warehouse.query_df(
-        "select sum(rows_read) as r, sum(rows_loaded) as l, sum(rows_quarantined) as q "
-        "from raw.loaded_files"
-    )
-    loaded = warehouse.query_df("select count(*) as n from raw.dossier_log").n[0]
-    r, l_, q = (int(files[c][0]) for c in ("r", "l", "q"))
-    assert r == l_ + q
-    assert loaded == l_
-    assert q > 0  # the sample holds a few bad rows on purpose
+        "select source_name, sum(rows_read) as r, sum(rows_loaded) as l, "
+        "sum(rows_quarantined) as q, count(*) as n from raw.loaded_files group by source_name"
+    ).set_index("source_name")
+    tables = {"xa_an_lao": "dossier_log", "nhiem_vu": "task_log", "van_ban_di": "document_log"}
+    assert set(files.index) == set(tables)
+    for source, table in tables.items():
+        r, l_, q = (int(files.loc[source, c]) for c in ("r", "l", "q"))
+        assert r == l_ + q, source
+        in_raw = warehouse.query_df(
+            f"select count(*) as n from raw.{table} where source_name = %s", [source]
+        ).n[0]
+        assert in_raw == l_, source
+    assert int(files.loc["xa_an_lao", "q"]) > 0  # the sample holds a few bad rows on purpose
 
 
 def test_sample_bad_rows_are_all_quarantined(runs, sample_district):

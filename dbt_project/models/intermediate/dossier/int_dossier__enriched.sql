@@ -1,6 +1,8 @@
 -- Each dossier's latest state with the dates the timeliness rules compare
 -- (day granularity) and the legal due date recomputed from the procedure
--- catalogue and the working-day calendar.
+-- catalogue (int_procedures__catalogue: the national seed extended and
+-- overridden by the deployment's) and the working-day calendar (with the
+-- provincial overrides applied).
 --
 -- Legal due date (working-day procedures): the clock runs in office hours,
 -- 07:00-11:30 and 13:30-17:00 (8 hours = 480 minutes a working day). A
@@ -24,7 +26,7 @@ dossiers as (
 
 procedures as (
 
-    select * from {{ ref('procedures') }}
+    select * from {{ ref('int_procedures__catalogue') }}
 
 ),
 
