@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import unicodedata
 
 import pytest
 
@@ -115,3 +116,24 @@ def test_document_files_load_per_unit_folder(warehouse, tmp_path):
     ]  # fmt: skip
     again = load.load_file_source(warehouse, source, "r2")
     assert (again.files_unchanged, again.rows_read) == (2, 0)
+
+
+def test_windows_1258_and_nfd_files_land_as_nfc(warehouse, tmp_path):
+    result = load.load_file_source(warehouse, _source(tmp_path, "encodings", "xa"), "run-1")
+    assert (result.rows_read, result.rows_loaded) == (2, 2)
+    rows = _rows(
+        warehouse,
+        "select unit_code, procedure_code, fee_vnd, status_code, received_at, applicant_name "
+        "from raw.dossier_log order by unit_code",
+    )
+    assert rows == [
+        {"unit_code": "11641", "procedure_code": "1.001193", "fee_vnd": 8000, "status_code": 10,
+         "received_at": dt.datetime(2025, 4, 10, 8, 20), "applicant_name": "Vũ Thị Ngọc Ánh"},
+        {"unit_code": "11644", "procedure_code": "2.000815", "fee_vnd": 1500000, "status_code": 5,
+         "received_at": dt.datetime(2025, 4, 10, 14, 2, 11),
+         "applicant_name": "Trương Quốc Hưng"},
+    ]  # fmt: skip
+    for row in rows:  # stored composed (NFC), whatever the file used
+        assert unicodedata.is_normalized("NFC", row["applicant_name"])
+    encodings = _rows(warehouse, "select file_path, encoding from raw.loaded_files order by 1")
+    assert [e["encoding"] for e in encodings] == ["cp1258", "utf-8"]

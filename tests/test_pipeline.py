@@ -193,3 +193,33 @@ def test_unreachable_warehouse_fails_with_one_line(sample_district, cchc):
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "PostgreSQL" in result.stderr
+
+
+def test_dim_unit_holds_legacy_and_2025_units_with_converter_successors(runs):
+    warehouse = runs["postgres"]["warehouse"]
+    counts = warehouse.query_df(
+        "select unit_type, valid_from is null as legacy, count(*) as n from marts.dim_unit "
+        "where unit_type in ('commune', 'province') group by 1, 2"
+    )
+    n = {(r.unit_type, bool(r.legacy)): int(r.n) for r in counts.itertuples()}
+    assert n[("commune", True)] == 10035
+    assert n[("commune", False)] == 3321
+    assert n[("province", True)] == 63
+    assert n[("province", False)] == 34
+    an_lao = warehouse.query_df(
+        "select unit_code, unit_name, successor_unit_code from marts.dim_unit "
+        "where parent_unit_code = '313' and unit_type = 'commune'"
+    )
+    successor = dict(zip(an_lao.unit_name, an_lao.successor_unit_code, strict=True))
+    assert len(successor) == 17
+    # as the package's converter says: four old units became Xã An Lão (11629) ...
+    for name in ["Thị trấn An Lão", "Xã An Tiến", "Xã An Thắng", "Xã Tân Dân"]:
+        assert successor[name] == "11629"
+    # ... and Bát Trang, Trường Thọ, Trường Thành became Xã An Trường (11635)
+    for name in ["Xã Bát Trang", "Xã Trường Thọ", "Xã Trường Thành"]:
+        assert successor[name] == "11635"
+    departments = warehouse.query_df(
+        "select unit_code, province_code from marts.dim_unit where unit_type = 'department'"
+    )
+    assert set(departments.unit_code) == {"313-TNMT", "313-KTHT", "313-TCKH", "313-NV"}
+    assert set(departments.province_code) == {"31"}
