@@ -1,9 +1,16 @@
 """Generate a realistic sample district: An Lão (Hải Phòng), its communes and its one-stop desk.
 
-The output looks like what one-stop desks really export (CONTRACTS §1a): one CSV per
+The output looks like what one-stop desks really export (CONTRACTS §1a): one file per
 unit per day holding every dossier created or changed that day, so a dossier shows up
-again each time its status moves on. A handful of broken rows is mixed in, and listed
-in `_truth/bad_rows.json`, so that tests know exactly what must be quarantined.
+again each time its status moves on. Desks run different software, so the files come
+as UTF-8 CSV with or without a BOM, decomposed (NFD) UTF-8, legacy Windows-1258 or
+Excel workbooks (`_truth/formats.json` says which unit writes which). A handful of
+broken rows is mixed in, and listed in `_truth/bad_rows.json`, so that tests know
+exactly what must be quarantined.
+
+Beside the dossiers: the task tracker of the district's departments (CONTRACTS §1c,
+`_truth/tasks.json` holds each task's outcome at the last day) and the outgoing
+documents of the departments and communes (CONTRACTS §1d).
 
 Everything is drawn from `random.Random` seeded per unit: the same options always
 give byte-identical files, and nothing depends on the clock.
@@ -12,6 +19,8 @@ give byte-identical files, and nothing depends on the clock.
 from __future__ import annotations
 
 import csv
+import functools
+import io
 import json
 import math
 import random
@@ -23,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
+from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 
 import holidays
 import typer
@@ -31,6 +41,8 @@ DISTRICT_CODE = "313"  # Huyện An Lão, Thành phố Hải Phòng
 CATALOGUE_PATH = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds" / "procedures.csv"
 SOURCE_NAME = "xa_an_lao"
 SOURCE_FOLDER = "communes"
+TASK_SOURCE_NAME, TASK_FOLDER = "nhiem_vu", "tasks"
+DOCUMENT_SOURCE_NAME, DOCUMENT_FOLDER = "van_ban_di", "documents"
 TRUTH_FOLDER = "_truth"
 
 HEADERS = tuple(
@@ -58,6 +70,45 @@ HEADERS = tuple(
     )
 )
 COLUMN = {header: index for index, header in enumerate(HEADERS)}
+# Columns an Excel export holds as numbers; every other cell (codes, dates, names) is text.
+NUMERIC_COLUMNS = frozenset(
+    COLUMN[header]
+    for header in (
+        "Kênh nộp",
+        "Trạng thái",
+        "Số lần bổ sung",
+        "Lệ phí",
+        "Thanh toán trực tuyến",
+        "Số hóa",
+        "Kết quả điện tử",
+        "Tái sử dụng",
+    )
+)
+TASK_HEADERS = tuple(
+    unicodedata.normalize("NFC", header)
+    for header in (
+        "Mã nhiệm vụ",
+        "Trích yếu",
+        "Cơ quan giao",
+        "Đơn vị chủ trì",
+        "Ngày giao",
+        "Hạn hoàn thành",
+        "Ngày hoàn thành",
+        "Ngày cập nhật",
+    )
+)
+DOCUMENT_HEADERS = tuple(
+    unicodedata.normalize("NFC", header)
+    for header in ("Số ký hiệu", "Mã đơn vị", "Ngày ban hành", "Ký số")
+)
+
+# How a desk's software writes its daily file (CONTRACTS §1a).
+UTF8_BOM, UTF8, UTF8_NFD = "csv-utf8-bom", "csv-utf8", "csv-utf8-nfd"
+WINDOWS_1258, XLSX = "csv-windows-1258", "xlsx"
+FILE_FORMATS = (UTF8_BOM, UTF8, UTF8_NFD, WINDOWS_1258, XLSX)
+# Which communes (by position in the national list, so fixed for every seed) run
+# software with an unusual export; the others write UTF-8 CSV, most with a BOM.
+SPECIAL_FORMATS = {1: UTF8_NFD, 3: XLSX, 6: WINDOWS_1258, 10: XLSX, 14: WINDOWS_1258}
 
 # Departments have no national code: each deployment registers its own (DOMAIN §1).
 DEPARTMENTS = (
@@ -142,8 +193,12 @@ class Unit:
     level: str  # "commune" or "district": which procedures its desk receives
     agency_id: str  # the electronic id that prefixes its dossier codes
     mean_daily: float  # dossiers received on an ordinary working day
-    with_bom: bool
+    file_format: str  # one of FILE_FORMATS
     with_seconds: bool
+
+    @property
+    def file_suffix(self) -> str:
+        return ".xlsx" if self.file_format == XLSX else ".csv"
 
 
 @dataclass(slots=True)
@@ -184,6 +239,8 @@ class Summary:
     files: int = 0
     rows: int = 0
     dossiers: int = 0
+    tasks: int = 0
+    documents: int = 0
     bad_rows: list[dict] = field(default_factory=list)
 
 
@@ -301,7 +358,7 @@ def district_units(district_code: str = DISTRICT_CODE) -> tuple[dict, list[dict]
     if not re.fullmatch(r"\d{3}", district_code):
         raise ValueError(f"a district code has three digits: {district_code!r}")
     rows = query(
-        "select provinceCode, districtCode, district, wardCode, ward, wardType "
+        "select provinceCode, province, districtCode, district, wardCode, ward, wardType "
         f"from admin_units_legacy where districtCode = '{district_code}' order by wardCode"
     )
     if not rows:
@@ -311,6 +368,7 @@ def district_units(district_code: str = DISTRICT_CODE) -> tuple[dict, list[dict]
         "code": first["districtCode"],
         "name": unicodedata.normalize("NFC", first["district"]),
         "province_code": first["provinceCode"],
+        "province_name": unicodedata.normalize("NFC", first["province"]),
     }
     communes = [
         {
@@ -355,31 +413,58 @@ def _generate(out_dir: Path, *, seed: int, end: date, days: int) -> Summary:
             changes = simulator.changes_on(day)
             if not changes:
                 continue
-            rows = [_render(dossier, change, simulator.unit) for dossier, change in changes]
-            relative = f"{SOURCE_FOLDER}/{simulator.unit.code}/{day.isoformat()}.csv"
-            kind = bad_row_plan.get((simulator.unit.code, day))
+            unit = simulator.unit
+            rows = [_render(dossier, change, unit) for dossier, change in changes]
+            relative = f"{SOURCE_FOLDER}/{unit.code}/{day.isoformat()}{unit.file_suffix}"
+            kind = bad_row_plan.get((unit.code, day))
             if kind is not None:
                 bad_rng = random.Random(f"{seed}:bad:{relative}")
                 summary.bad_rows.append(_inject_bad_row(rows, kind, relative, bad_rng))
-            _write_day_file(out_dir / relative, rows, simulator.unit.with_bom)
+            write_dossier_file(out_dir / relative, rows, unit.file_format, _export_time(day))
             summary.files += 1
             summary.rows += len(rows)
     summary.dossiers = sum(simulator.dossier_count for simulator in simulators)
 
-    truth = out_dir / TRUTH_FOLDER / "bad_rows.json"
-    truth.parent.mkdir(parents=True, exist_ok=True)
-    truth.write_text(json.dumps(summary.bad_rows, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    tasks = _simulate_tasks(seed, district, communes, calendar, start, end)
+    summary.tasks = len(tasks)
+    summary.files += _write_task_files(out_dir / TASK_FOLDER, tasks, start, end)
+    documents = [
+        document
+        for code, _ in [*DEPARTMENTS, *((c["code"], c["name"]) for c in communes)]
+        for document in _simulate_documents(seed, code, calendar, start, end)
+    ]
+    summary.documents = len(documents)
+    summary.files += _write_document_files(out_dir / DOCUMENT_FOLDER, documents)
+
+    truth = out_dir / TRUTH_FOLDER
+    truth.mkdir(parents=True, exist_ok=True)
+    _write_json(truth / "bad_rows.json", summary.bad_rows)
+    _write_json(truth / "formats.json", {unit.code: unit.file_format for unit in units})
+    _write_json(truth / "tasks.json", [_task_truth(task, end) for task in tasks])
     return summary
+
+
+def _write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", "utf-8")
+
+
+def _export_time(day: date) -> datetime:
+    """When a desk exports its daily file: after closing time, so no change is missed."""
+    return datetime.combine(day, time(17, 30))
 
 
 def _prepare_output(out_dir: Path) -> None:
     """Replace an earlier sample in place; never touch a folder this generator did not write."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    source_dir, truth_dir = out_dir / SOURCE_FOLDER, out_dir / TRUTH_FOLDER
-    if source_dir.exists():
-        if any(source_dir.iterdir()) and not (truth_dir / "bad_rows.json").exists():
-            raise FileExistsError(f"{source_dir} holds files the generator did not write")
-        shutil.rmtree(source_dir)
+    truth_dir = out_dir / TRUTH_FOLDER
+    ours = (truth_dir / "bad_rows.json").exists()
+    folders = [out_dir / name for name in (SOURCE_FOLDER, TASK_FOLDER, DOCUMENT_FOLDER)]
+    for folder in folders:
+        if folder.exists() and any(folder.iterdir()) and not ours:
+            raise FileExistsError(f"{folder} holds files the generator did not write")
+    for folder in folders:
+        if folder.exists():
+            shutil.rmtree(folder)
     if truth_dir.exists():
         shutil.rmtree(truth_dir)
 
@@ -399,9 +484,10 @@ def _build_units(seed: int, district: dict, communes: list[dict]) -> list[Unit]:
                 level="commune",
                 agency_id=f"H{district['province_code']}.13.{commune['code']}",
                 mean_daily=size,
-                # Desks run different software: about one in four exports without a BOM,
-                # one in three writes times without seconds.
-                with_bom=index % 4 != 1,
+                # Desks run different software: a few export Excel, Windows-1258 or
+                # decomposed Unicode; of the rest about one in four writes no BOM. One
+                # in three writes times without seconds.
+                file_format=SPECIAL_FORMATS.get(index, UTF8 if index % 4 == 1 else UTF8_BOM),
                 with_seconds=index % 3 != 2,
             )
         )
@@ -412,7 +498,7 @@ def _build_units(seed: int, district: dict, communes: list[dict]) -> list[Unit]:
             level="district",
             agency_id=f"H{district['province_code']}.13",
             mean_daily=rng.uniform(34.0, 42.0),
-            with_bom=True,
+            file_format=UTF8_BOM,
             with_seconds=True,
         )
     )
@@ -692,12 +778,28 @@ def _render(dossier: Dossier, change: Change, unit: Unit) -> list[str]:
 def _plan_bad_rows(
     seed: int, units: list[Unit], start: date, end: date, calendar: WorkCalendar
 ) -> dict[tuple[str, date], str]:
-    """Which files receive a broken row: distinct working-day files, one kind each."""
+    """Which files receive a broken row: distinct working-day files, one kind each.
+
+    A row of the wrong width only exists in a CSV file (a sheet is a grid). The first
+    kinds go to a workbook, a Windows-1258 file and an NFD file, so that quarantine is
+    exercised on every format of the sample.
+    """
     rng = random.Random(f"{seed}:bad-rows")
     working_days = [day for day in _days(start, end) if calendar.is_working(day)]
-    slots = sorted({(unit.code, day) for unit in units for day in working_days})
-    chosen = rng.sample(slots, min(len(BAD_ROW_KINDS), len(slots)))
-    return {slot: kind for slot, kind in zip(sorted(chosen), BAD_ROW_KINDS, strict=False)}
+    formats = {unit.code: unit.file_format for unit in units}
+    slots = sorted((unit.code, day) for unit in units for day in working_days)
+    preferred = {0: XLSX, 1: WINDOWS_1258, 2: UTF8_NFD}  # position in BAD_ROW_KINDS -> format
+    plan: dict[tuple[str, date], str] = {}
+    for position, kind in enumerate(BAD_ROW_KINDS):
+        free = [slot for slot in slots if slot not in plan]
+        if kind == "wrong_field_count":
+            free = [slot for slot in free if formats[slot[0]] != XLSX]
+        elif position in preferred:
+            free = [slot for slot in free if formats[slot[0]] == preferred[position]] or free
+        if not free:
+            break
+        plan[rng.choice(free)] = kind
+    return plan
 
 
 def _inject_bad_row(rows: list[list[str]], kind: str, relative: str, rng: random.Random) -> dict:
@@ -736,12 +838,127 @@ def _inject_bad_row(rows: list[list[str]], kind: str, relative: str, rng: random
     }
 
 
-def _write_day_file(path: Path, rows: list[list[str]], with_bom: bool) -> None:
+def write_dossier_file(
+    path: Path, rows: list[list[str]], file_format: str, exported_at: datetime
+) -> None:
+    """One daily export (header + rows of NFC text) in a desk's file format.
+
+    `exported_at` stamps the workbook's properties and zip entries, never the clock:
+    the same rows always give the same bytes.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8-sig" if with_bom else "utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HEADERS)
-        writer.writerows(rows)
+    if file_format == XLSX:
+        path.write_bytes(xlsx_bytes(HEADERS, rows, exported_at, numeric=NUMERIC_COLUMNS))
+    else:
+        path.write_bytes(csv_bytes(HEADERS, rows, file_format))
+
+
+def csv_bytes(headers: Iterable[str], rows: Iterable[list[str]], file_format: str) -> bytes:
+    """A CSV file as a desk's software encodes it (CONTRACTS §1a)."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(headers)
+    writer.writerows(rows)
+    text = buffer.getvalue()
+    if file_format == UTF8_BOM:
+        return text.encode("utf-8-sig")
+    if file_format == UTF8:
+        return text.encode("utf-8")
+    if file_format == UTF8_NFD:
+        return unicodedata.normalize("NFD", text).encode("utf-8")
+    if file_format == WINDOWS_1258:
+        return windows_1258_text(text).encode("cp1258")
+    raise ValueError(f"not a CSV format: {file_format!r}")
+
+
+def windows_1258_text(text: str) -> str:
+    """The same text in the form Windows-1258 can encode.
+
+    The code page has precomposed letters for the vowel shapes (â, ê, ô, ơ, ư, ă, đ)
+    and for a few toned vowels (à, á, è, ...), and combining marks for the five tones.
+    Each letter keeps its precomposed form when the code page has it; otherwise the base
+    letter is composed with whichever of its marks gives an encodable letter, and the
+    other marks follow as combining characters: `ệ` becomes `ê` + combining dot below.
+    """
+    return "".join([_windows_1258_letter(char) for char in unicodedata.normalize("NFC", text)])
+
+
+@functools.cache
+def _windows_1258_letter(char: str) -> str:
+    if _in_windows_1258(char):
+        return char
+    base, *marks = unicodedata.normalize("NFD", char)
+    for position, mark in enumerate(marks):
+        composed = unicodedata.normalize("NFC", base + mark)
+        if len(composed) == 1 and _in_windows_1258(composed):
+            return composed + "".join(marks[:position] + marks[position + 1 :])
+    return base + "".join(marks)
+
+
+def _in_windows_1258(char: str) -> bool:
+    try:
+        char.encode("cp1258")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def xlsx_bytes(
+    headers: Iterable[str],
+    rows: Iterable[list[str]],
+    exported_at: datetime,
+    numeric: frozenset[int] = frozenset(),
+) -> bytes:
+    """An Excel workbook whose first sheet holds the header and the rows.
+
+    Dates, codes and names are text cells, exactly as the CSV would hold them (a code
+    such as `1.001193` or `031090123456` never becomes a number). Columns listed in
+    `numeric` hold whole numbers as number cells, as spreadsheet exports do; anything
+    else in them (`50.000`, a broken value) stays text.
+    """
+    from openpyxl import Workbook
+    from openpyxl.writer.excel import ExcelWriter
+
+    headers = list(headers)
+    workbook = Workbook(write_only=True)
+    workbook.properties.creator = "Một cửa điện tử"
+    workbook.properties.created = workbook.properties.modified = exported_at
+    sheet = workbook.create_sheet("Danh sách")
+    sheet.append(headers)
+    for row in rows:
+        if len(row) != len(headers):
+            raise ValueError("a sheet row has exactly one cell per header")
+        sheet.append([_sheet_cell(value, index in numeric) for index, value in enumerate(row)])
+    buffer = io.BytesIO()
+    ExcelWriter(workbook, _StampedZip(buffer, exported_at)).save()  # closes the archive
+    return buffer.getvalue()
+
+
+def _sheet_cell(value: str, numeric: bool) -> str | int | None:
+    if value == "":
+        return None
+    if numeric and value.isascii() and value.isdigit() and len(value) < 10:
+        return int(value)
+    return value
+
+
+class _StampedZip(ZipFile):
+    """A zip archive whose entries all carry one given time instead of the clock's."""
+
+    def __init__(self, file, stamp: datetime):
+        super().__init__(file, "w", ZIP_DEFLATED)
+        self._stamp = stamp.timetuple()[:6]
+
+    def writestr(self, zinfo_or_arcname, data, compress_type=None, compresslevel=None):
+        if not isinstance(zinfo_or_arcname, ZipInfo):
+            zinfo_or_arcname = ZipInfo(zinfo_or_arcname, date_time=self._stamp)
+            zinfo_or_arcname.compress_type = ZIP_DEFLATED
+            zinfo_or_arcname.external_attr = 0o600 << 16
+        super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
+
+    def write(self, filename, arcname=None, compress_type=None, compresslevel=None):
+        # openpyxl writes each worksheet to a temporary file first; its mtime is the clock.
+        self.writestr(arcname or Path(filename).name, Path(filename).read_bytes())
 
 
 def _write_sources_file(path: Path) -> None:
@@ -750,7 +967,13 @@ def _write_sources_file(path: Path) -> None:
         "sources:\n"
         f"  - name: {SOURCE_NAME}\n"
         "    kind: dossier_files\n"
-        f"    path: {SOURCE_FOLDER}\n",
+        f"    path: {SOURCE_FOLDER}\n"
+        f"  - name: {TASK_SOURCE_NAME}\n"
+        "    kind: task_files\n"
+        f"    path: {TASK_FOLDER}\n"
+        f"  - name: {DOCUMENT_SOURCE_NAME}\n"
+        "    kind: document_files\n"
+        f"    path: {DOCUMENT_FOLDER}\n",
         encoding="utf-8",
     )
 
@@ -766,6 +989,272 @@ def _write_units_file(path: Path, district: dict) -> None:
             writer.writerow(
                 (code, unicodedata.normalize("NFC", name), "department", district["code"])
             )
+
+
+# --- Tasks assigned to the departments (CONTRACTS §1c, DOMAIN §5) ---------------------
+
+TASK_TOPICS = {
+    "TNMT": (
+        "Rà soát, cập nhật biến động đất đai trên địa bàn {place}",
+        "Báo cáo kết quả cấp Giấy chứng nhận quyền sử dụng đất {period}",
+        "Kiểm tra, xử lý vi phạm pháp luật về đất đai tại {place}",
+        "Giải quyết đơn kiến nghị của công dân {place} về tranh chấp đất đai",
+        "Xây dựng kế hoạch sử dụng đất năm {next_year} của huyện",
+        "Báo cáo công tác bảo vệ môi trường {period}",
+        "Kiểm tra việc thu gom, xử lý rác thải sinh hoạt tại {place}",
+        "Đẩy nhanh tiến độ bồi thường, giải phóng mặt bằng các dự án tại {place}",
+    ),
+    "KTHT": (
+        "Kiểm tra trật tự xây dựng trên địa bàn {place}",
+        "Báo cáo tình hình cấp giấy phép xây dựng {period}",
+        "Rà soát hệ thống chiếu sáng công cộng trên các tuyến đường huyện",
+        "Kiểm tra công tác phòng, chống thiên tai năm {year} tại {place}",
+        "Đôn đốc tiến độ thi công công trình nhà văn hóa {place}",
+        "Báo cáo kết quả xây dựng nông thôn mới nâng cao {period}",
+        "Tham mưu phương án bảo đảm an toàn giao thông trên địa bàn huyện {period}",
+    ),
+    "TCKH": (
+        "Xây dựng dự toán ngân sách năm {next_year}",
+        "Báo cáo tình hình thực hiện dự toán thu, chi ngân sách {period}",
+        "Thẩm tra quyết toán vốn đầu tư công trình hoàn thành tại {place}",
+        "Rà soát hộ kinh doanh đã đăng ký nhưng ngừng hoạt động tại {place}",
+        "Báo cáo tình hình giải ngân vốn đầu tư công {period}",
+        "Tham mưu bố trí kinh phí thực hiện nhiệm vụ cải cách hành chính năm {year}",
+    ),
+    "NV": (
+        "Báo cáo kết quả công tác cải cách hành chính {period}",
+        "Kiểm tra công tác cải cách hành chính, kỷ luật, kỷ cương hành chính tại {place}",
+        "Xây dựng kế hoạch đào tạo, bồi dưỡng cán bộ, công chức năm {next_year}",
+        "Báo cáo công tác thi đua, khen thưởng {period}",
+        "Tổng hợp kết quả khảo sát sự hài lòng của người dân {period}",
+        "Rà soát hồ sơ trễ hạn và việc gửi thư xin lỗi công dân {period}",
+        "Rà soát, thống kê số lượng cán bộ, công chức cấp xã",
+    ),
+}
+TASK_TOPICS_SHARED = (
+    "Báo cáo tình hình thực hiện nhiệm vụ được giao {period}",
+    "Cung cấp số liệu phục vụ báo cáo tình hình kinh tế - xã hội {period}",
+)
+# Share of tasks a department finishes after the deadline: land administration lags.
+TASK_LATE_SHARE = {"TNMT": 0.3, "KTHT": 0.2, "TCKH": 0.12, "NV": 0.08}
+ROMAN = ("I", "II", "III", "IV")
+
+
+@dataclass
+class Task:
+    task_id: str
+    summary: str
+    assigned_by: str
+    department_code: str
+    assigned_on: date
+    # Each change, in time order: (updated_at, deadline, completed_on or None).
+    states: list[tuple[datetime, date, date | None]]
+
+
+def _simulate_tasks(
+    seed: int,
+    district: dict,
+    communes: list[dict],
+    calendar: WorkCalendar,
+    start: date,
+    end: date,
+) -> list[Task]:
+    """Tasks given to each department on working days, about 5-15 a month each."""
+    rng = random.Random(f"{seed}:tasks")
+    assigners = ("UBND " + _lower_first(district["province_name"]),
+                 "UBND " + _lower_first(district["name"]))  # fmt: skip
+    places = [_lower_first(commune["name"]) for commune in communes]
+    monthly = {code: rng.uniform(6.0, 13.0) for code, _ in DEPARTMENTS}
+    # The tracker numbers tasks per year; the sample starts part-way through one.
+    before = (start - date(start.year, 1, 1)).days * sum(monthly.values()) / 30.4
+    next_number = {start.year: 1 + round(before)}
+    tasks = []
+    for day in _days(start, end):
+        if not calendar.is_working(day):
+            continue
+        for code, _ in DEPARTMENTS:
+            expected = monthly[code] / 21.5  # working days in a month
+            for _ in range(int(expected) + (rng.random() < expected % 1)):
+                number = next_number.setdefault(day.year, 1)
+                next_number[day.year] = number + 1
+                assigned_by = assigners[0] if rng.random() < 0.3 else assigners[1]
+                task_id = f"NV-{day.year}-{number:04d}"
+                tasks.append(_new_task(rng, calendar, code, day, task_id, assigned_by, places))
+    return tasks
+
+
+def _new_task(
+    rng: random.Random,
+    calendar: WorkCalendar,
+    department_code: str,
+    day: date,
+    task_id: str,
+    assigned_by: str,
+    places: list[str],
+) -> Task:
+    department = department_code.split("-", 1)[1]
+    topic = rng.choice(TASK_TOPICS[department] + TASK_TOPICS_SHARED)
+    quarter = (day.month - 1) // 3
+    period = rng.choice(
+        (
+            f"tháng {day.month} năm {day.year}",
+            f"quý {ROMAN[quarter]} năm {day.year}",
+            f"{'6 tháng đầu' if day.month <= 6 else '9 tháng'} năm {day.year}",
+        )
+    )
+    summary = topic.format(
+        place=rng.choice(places), period=period, year=day.year, next_year=day.year + 1
+    )
+    assigned_at = calendar.office_time_on(rng, day) or datetime.combine(day, OPEN)
+    span = rng.choices((3, 5, 7, 10, 15, 20, 30, 45), weights=(8, 18, 18, 20, 14, 10, 8, 4))[0]
+    deadline = calendar.add_working_days(day, span)
+    states: list[tuple[datetime, date, date | None]] = [(assigned_at, deadline, None)]
+    now = assigned_at
+    if span >= 10 and rng.random() < 0.06:
+        # The department asked for more time before the deadline, and got it.
+        asked_on = calendar.add_working_days(day, rng.randint(span // 2, span - 1))
+        now = calendar.office_time_on(rng, asked_on) or now
+        deadline = calendar.add_working_days(deadline, rng.randint(5, 15))
+        states.append((now, deadline, None))
+
+    draw = rng.random()
+    if draw < 0.04:
+        return Task(task_id, summary, assigned_by, department_code, day, states)  # stalled
+    if draw < 0.04 + TASK_LATE_SHARE[department]:
+        overdue_by = rng.choices((1, 2, 3, 5, 8, 13, 21), weights=(20, 18, 15, 15, 12, 10, 10))[0]
+        done_on = calendar.add_working_days(deadline, overdue_by)
+    else:
+        # Most tasks are done in the last days before the deadline.
+        done_on, early_by = deadline, rng.choices((0, 1, 2, 3, 5, 8), (30, 25, 15, 12, 10, 8))[0]
+        for _ in range(early_by):
+            before = done_on - timedelta(days=1)
+            while not calendar.is_working(before):
+                before -= timedelta(days=1)
+            if before < now.date():
+                break
+            done_on = before
+    done_at = calendar.office_time_on(rng, done_on, after=now)
+    if done_at is None:  # no office time left that day
+        done_at = calendar.add_office_minutes(now, rng.randint(10, 60))
+    states.append((done_at, deadline, done_at.date()))
+    return Task(task_id, summary, assigned_by, department_code, day, states)
+
+
+def _lower_first(name: str) -> str:
+    """`Huyện An Lão` -> `huyện An Lão`, as the name reads after `UBND`."""
+    return name[:1].lower() + name[1:]
+
+
+def _write_task_files(folder: Path, tasks: list[Task], start: date, end: date) -> int:
+    """One file per day with every task assigned or changed that day (its state at export)."""
+    by_day: dict[date, dict[str, list[str]]] = {}
+    order: dict[date, dict[str, datetime]] = {}
+    for task in tasks:
+        for updated_at, deadline, completed_on in task.states:
+            day = updated_at.date()
+            if not start <= day <= end:
+                continue
+            by_day.setdefault(day, {})[task.task_id] = [
+                task.task_id,
+                task.summary,
+                task.assigned_by,
+                task.department_code,
+                task.assigned_on.strftime("%d/%m/%Y"),
+                deadline.strftime("%d/%m/%Y"),
+                completed_on.strftime("%d/%m/%Y") if completed_on else "",
+                updated_at.strftime("%d/%m/%Y %H:%M:%S"),
+            ]
+            order.setdefault(day, {})[task.task_id] = updated_at
+    for day, rows in by_day.items():
+        ranked = sorted(rows, key=lambda task_id: (order[day][task_id], task_id))
+        path = folder / f"{day.isoformat()}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(csv_bytes(TASK_HEADERS, [rows[key] for key in ranked], UTF8_BOM))
+    return len(by_day)
+
+
+def _task_truth(task: Task, as_of: date) -> dict:
+    """A task's last state written by `as_of` and its outcome then (DOMAIN §5)."""
+    _, deadline, completed_on = [s for s in task.states if s[0].date() <= as_of][-1]
+    if completed_on is not None:
+        outcome = "done_on_time" if completed_on <= deadline else "done_late"
+    else:
+        outcome = "open_overdue" if deadline < as_of else "open_on_time"
+    return {
+        "task_id": task.task_id,
+        "department_code": task.department_code,
+        "assigned_on": task.assigned_on.isoformat(),
+        "deadline_on": deadline.isoformat(),
+        "completed_on": completed_on.isoformat() if completed_on else None,
+        "as_of": as_of.isoformat(),
+        "outcome": outcome,
+    }
+
+
+# --- Outgoing documents of departments and communes (CONTRACTS §1d, DOMAIN §6) ---------
+
+# Document kinds and how often each is issued; None is an official letter (công văn),
+# whose number carries no kind: `123/UBND`, `45/TNMT`.
+COMMUNE_DOCUMENT_KINDS = ((None, 45), ("QĐ", 20), ("BC", 12), ("TB", 8), ("KH", 6),
+                          ("TTr", 5), ("GM", 4))  # fmt: skip
+DEPARTMENT_DOCUMENT_KINDS = ((None, 50), ("BC", 18), ("TTr", 15), ("KH", 6), ("TB", 6),
+                             ("GM", 5))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Document:
+    number: str
+    unit_code: str
+    issued_on: date
+    signed: int
+
+
+def _simulate_documents(
+    seed: int, unit_code: str, calendar: WorkCalendar, start: date, end: date
+) -> list[Document]:
+    """What one unit issues on working days, numbered from 01 each year (Decree 30/2020)."""
+    rng = random.Random(f"{seed}:documents:{unit_code}")
+    department = "-" in unit_code
+    issuer = unit_code.split("-", 1)[1] if department else "UBND"
+    kinds = DEPARTMENT_DOCUMENT_KINDS if department else COMMUNE_DOCUMENT_KINDS
+    names, weights = [kind for kind, _ in kinds], [weight for _, weight in kinds]
+    mean = rng.uniform(2.5, 6.0) if department else rng.uniform(1.5, 4.5)
+    signed_share = rng.uniform(0.84, 0.96)
+    # The sample starts part-way through a year: the register is already running.
+    elapsed = sum(
+        calendar.is_working(day) for day in _days(date(start.year, 1, 1), start - timedelta(days=1))
+    )
+    number = round(elapsed * mean * rng.uniform(0.9, 1.1))
+    year, documents = start.year, []
+    for day in _days(start, end):
+        if day.year != year:
+            year, number = day.year, 0
+        if not calendar.is_working(day):
+            continue
+        for _ in range(max(0, round(rng.gauss(mean, mean * 0.5)))):
+            number += 1
+            kind = rng.choices(names, weights)[0]
+            text = f"{number:02d}/{issuer}" if kind is None else f"{number:02d}/{kind}-{issuer}"
+            documents.append(Document(text, unit_code, day, int(rng.random() < signed_share)))
+    return documents
+
+
+def _write_document_files(folder: Path, documents: list[Document]) -> int:
+    by_file: dict[tuple[str, date], list[list[str]]] = {}
+    for document in documents:
+        by_file.setdefault((document.unit_code, document.issued_on), []).append(
+            [
+                document.number,
+                document.unit_code,
+                document.issued_on.strftime("%d/%m/%Y"),
+                str(document.signed),
+            ]
+        )
+    for (unit_code, day), rows in by_file.items():
+        path = folder / unit_code / f"{day.isoformat()}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(csv_bytes(DOCUMENT_HEADERS, rows, UTF8_BOM))
+    return len(by_file)
 
 
 def _days(start: date, end: date) -> Iterator[date]:
@@ -790,7 +1279,7 @@ def district_command(
     end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD")] = "2025-06-30",
     days: Annotated[int, typer.Option("--days", help="Calendar days ending at --end")] = 90,
 ) -> None:
-    """Write An Lão district: its communes and the district desk, with daily dossier logs."""
+    """Write An Lão district: daily dossier logs of its desks, tasks and outgoing documents."""
     try:
         last_day = date.fromisoformat(end)
     except ValueError as error:
@@ -803,12 +1292,58 @@ def district_command(
         raise typer.BadParameter(str(error), param_hint="--out") from error
     first_day = last_day - timedelta(days=days - 1)
     typer.echo(
-        f"Wrote {summary.files} daily files ({summary.rows} rows, {summary.dossiers} dossiers, "
-        f"{len(summary.bad_rows)} deliberately broken rows) for {summary.units} units, "
+        f"Wrote {summary.files} daily files: {summary.rows} dossier rows ({summary.dossiers} "
+        f"dossiers, {len(summary.bad_rows)} deliberately broken rows) for {summary.units} desks, "
+        f"{summary.tasks} department tasks and {summary.documents} outgoing documents, "
         f"{first_day.isoformat()} to {last_day.isoformat()}, into {out}"
     )
     typer.echo(f"Sources file: {summary.sources_file}")
     typer.echo(f"Broken rows listed in: {out / TRUTH_FOLDER / 'bad_rows.json'}")
+
+
+@app.command("dossiers")
+def dossiers_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the dossier files into")],
+    dossiers: Annotated[int, typer.Option("--dossiers", help="How many dossiers, exactly")],
+    units: Annotated[int, typer.Option("--units", help="Communes of the national list")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same files")] = 2025,
+    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD")] = "2024-01-01",
+    end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD")] = "2024-12-31",
+    formats: Annotated[
+        str, typer.Option("--formats", help="csv (UTF-8) or mixed (BOM, NFD, Windows-1258)")
+    ] = "csv",
+    single_file: Annotated[
+        bool, typer.Option("--single-file", help="All rows in one file, <out>/all.csv")
+    ] = False,
+) -> None:
+    """Write many dossiers fast, for benchmarks: daily files per unit, or one big file."""
+    from flows import simulate_scale
+
+    days = {}
+    for hint, text in (("--start", start), ("--end", end)):
+        try:
+            days[hint] = date.fromisoformat(text)
+        except ValueError as error:
+            raise typer.BadParameter(f"not a YYYY-MM-DD date: {text!r}", param_hint=hint) from error
+    try:
+        summary = simulate_scale._generate_dossiers(
+            out,
+            dossiers=dossiers,
+            seed=seed,
+            units=units,
+            start=days["--start"],
+            end=days["--end"],
+            formats=formats,
+            single_file=single_file,
+        )
+    except (ValueError, FileExistsError) as error:
+        raise typer.BadParameter(str(error)) from error
+    typer.echo(
+        f"Wrote {summary.rows:,} rows ({summary.dossiers:,} dossiers) in {summary.files:,} "
+        f"files, {summary.bytes / 1e6:,.1f} MB, in {summary.seconds:.1f} s: "
+        f"{summary.rows_per_second:,.0f} rows/s"
+    )
+    typer.echo(f"Output: {summary.path}")
 
 
 if __name__ == "__main__":
