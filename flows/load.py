@@ -19,7 +19,7 @@ import pandas as pd
 from flows import raw_schema, reference, validate
 from flows.settings import Source
 from flows.sources import document_files, dossier_files, task_files
-from flows.sources.common import CHUNK_ROWS, FileUnreadable, decode
+from flows.sources.common import CHUNK_ROWS, FileUnreadable, decode, frame_of
 from flows.warehouse import Connection, Warehouse
 
 RAW = raw_schema.RAW_SCHEMA
@@ -94,15 +94,15 @@ class _Batch:
 
     def __init__(self, source_name: str, kind, conn: Connection):
         self.source_name, self.kind, self.conn = source_name, kind, conn
-        self.frames: list[pd.DataFrame] = []
+        self.tables: list = []
         self.rows = 0
         self.loaded: dict[str, int] = {}
         self.quarantined: dict[str, set] = {}
         self.flagged: set = set()
 
-    def add(self, frame: pd.DataFrame) -> None:
-        self.frames.append(frame)
-        self.rows += len(frame)
+    def add(self, table) -> None:
+        self.tables.append(table)
+        self.rows += len(table)
         if self.rows >= CHUNK_ROWS:
             self.flush()
 
@@ -113,10 +113,11 @@ class _Batch:
         self.conn.load_frame(f"{RAW}.quarantine", _issue_frame(issues), ISSUE_COLUMNS)
 
     def flush(self) -> None:
-        if not self.frames:
+        if not self.rows:
+            self.tables = []
             return
-        text = pd.concat(self.frames, ignore_index=True)
-        self.frames, self.rows = [], 0
+        text = frame_of(self.tables)
+        self.tables, self.rows = [], 0
         batch = self.kind.to_typed(text)
         batch["load_id"] = text["load_id"]
         batch["source_name"] = self.source_name
@@ -159,7 +160,7 @@ def _load_group(warehouse, source: Source, kind, run_id: str, files: list, resul
             try:
                 for table in kind.read_chunks(file):
                     record["encoding"] = table.encoding
-                    record["rows_read"] += len(table.frame) + len(table.bad_rows)
+                    record["rows_read"] += len(table) + len(table.bad_rows)
                     batch.reject(
                         [
                             issue(source.name, file.relative_path, n, None, None, line[:500],
@@ -168,8 +169,8 @@ def _load_group(warehouse, source: Source, kind, run_id: str, files: list, resul
                             for n, line in table.bad_rows
                         ]
                     )  # fmt: skip
-                    table.frame["load_id"] = load_id
-                    batch.add(table.frame)
+                    table.meta["load_id"] = load_id
+                    batch.add(table)
             except FileUnreadable as exc:
                 unreadable += 1
                 batch.reject(

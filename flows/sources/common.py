@@ -6,6 +6,7 @@ import codecs
 import csv
 import hashlib
 import io
+import operator
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -82,11 +83,39 @@ class SourceFile:
 
 @dataclass
 class ParsedTable:
-    """The text cells of a file, by canonical column name, with spreadsheet row numbers."""
+    """The text cells of a file in canonical column order, with spreadsheet row numbers.
 
-    frame: pd.DataFrame  # all columns str (empty string for empty), plus row_number
+    Cells stay plain lists until a batch of files is typed at once: building a data
+    frame per file costs more than reading a small file.
+    """
+
+    names: list[str]  # canonical column names, in the order of each record
+    records: list[list[str]]
+    numbers: list[int]  # the spreadsheet row of each record (header = 1)
     encoding: str
     bad_rows: list[tuple[int, str]]  # (row_number, raw line) rows that did not parse
+    meta: dict = field(default_factory=dict)  # per-file columns: file_path, file_date, ...
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return frame_of([self])
+
+
+def frame_of(tables: list[ParsedTable]) -> pd.DataFrame:
+    """One frame of text cells for many read files, with their per-file columns."""
+    names = tables[0].names
+    frame = (
+        pd.DataFrame([r for t in tables for r in t.records], columns=names, dtype=object)
+        if any(t.records for t in tables)
+        else pd.DataFrame(columns=names, dtype=object)
+    )
+    frame["row_number"] = [n for t in tables for n in t.numbers]
+    for key in tables[0].meta:
+        frame[key] = [v for t in tables for v in [t.meta[key]] * len(t.records)]
+    return frame
 
 
 def nfc(text: str) -> str:
@@ -144,9 +173,11 @@ def load_files(root: Path, layout) -> list[SourceFile]:
 
 def tag(table: ParsedTable, file: SourceFile) -> ParsedTable:
     """Mark each read row with the file it came from."""
-    table.frame["file_path"] = file.relative_path
-    table.frame["file_date"] = pd.Timestamp(file.file_date) if file.file_date else pd.NaT
-    table.frame["unit_folder"] = file.unit_folder
+    table.meta.update(
+        file_path=file.relative_path,
+        file_date=pd.Timestamp(file.file_date) if file.file_date else pd.NaT,
+        unit_folder=file.unit_folder,
+    )
     return table
 
 
@@ -184,7 +215,9 @@ def read_table(file: SourceFile, columns: dict[str, str], required: set[str]) ->
     """A whole file's text cells (small files; big ones go through `read_table_chunks`)."""
     chunks = list(read_table_chunks(file, columns, required, chunk_rows=None))
     return ParsedTable(
-        frame=pd.concat([c.frame for c in chunks], ignore_index=True),
+        names=chunks[0].names,
+        records=[r for c in chunks for r in c.records],
+        numbers=[n for c in chunks for n in c.numbers],
         encoding=chunks[0].encoding,
         bad_rows=[bad for c in chunks for bad in c.bad_rows],
     )
@@ -224,32 +257,26 @@ def read_table_chunks(
         )
 
     width = len(header)
-    names, index = list(positions), list(positions.values())
+    names = list(columns.values())
+    # a missing optional column reads the empty cell appended at position `width`
+    pick = operator.itemgetter(*(positions.get(name, width) for name in names))
     records, numbers, bad_rows = [], [], []
     row_number = 1
     for row in rows:
         row_number += 1  # records, as a spreadsheet numbers them (header = 1)
+        if len(row) != width:
+            if "".join(row).strip():
+                bad_rows.append((row_number, ",".join(row)))
+            continue
         if not "".join(row).strip():
             continue  # blank lines are not records
-        if len(row) != width:
-            bad_rows.append((row_number, ",".join(row)))
-            continue
-        records.append([row[i] for i in index])
+        row.append("")
+        records.append(list(pick(row)))
         numbers.append(row_number)
         if chunk_rows and len(records) >= chunk_rows:
-            yield _chunk(records, numbers, names, columns, encoding, bad_rows)
+            yield ParsedTable(names, records, numbers, encoding, bad_rows)
             records, numbers, bad_rows = [], [], []
-    yield _chunk(records, numbers, names, columns, encoding, bad_rows)
-
-
-def _chunk(records, numbers, names, columns, encoding, bad_rows) -> ParsedTable:
-    # cells keep their spaces here; typing strips them once per batch
-    frame = pd.DataFrame(records, columns=names, dtype=object)
-    frame["row_number"] = numbers
-    for name in columns.values():
-        if name not in frame.columns:
-            frame[name] = ""
-    return ParsedTable(frame=frame, encoding=encoding, bad_rows=bad_rows)
+    yield ParsedTable(names, records, numbers, encoding, bad_rows)
 
 
 def _csv_rows(file: SourceFile) -> tuple[Iterator[list[str]], str]:
