@@ -79,11 +79,13 @@ def load_file_source(warehouse: Warehouse, source: Source, run_id: str) -> Sourc
     todo = [f for f in files if known.get(f.relative_path) != f.sha256]
     result.files_unchanged = len(files) - len(todo)
     group: list = []
+    group_bytes = 0
     for file in todo:
         group.append(file)
-        if sum(f.size for f in group) >= GROUP_BYTES:
+        group_bytes += file.size
+        if group_bytes >= GROUP_BYTES:
             _load_group(warehouse, source, kind, run_id, group, result)
-            group = []
+            group, group_bytes = [], 0
     if group:
         _load_group(warehouse, source, kind, run_id, group, result)
     return result
@@ -107,6 +109,8 @@ class _Batch:
             self.flush()
 
     def reject(self, issues: list[dict]) -> None:
+        if not issues:
+            return
         for found in issues:
             if found["row_number"] is not None:
                 self.quarantined.setdefault(found["file_path"], set()).add(found["row_number"])
