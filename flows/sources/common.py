@@ -181,6 +181,39 @@ def tag(table: ParsedTable, file: SourceFile) -> ParsedTable:
     return table
 
 
+class FileLayout:
+    """How one kind of file source is found and read: its headers and folder layout."""
+
+    def __init__(self, columns: dict[str, str], required: set[str], layout):
+        self.columns, self.required, self.layout = columns, required, layout
+
+    def discover(self, root: Path) -> list[SourceFile]:
+        return load_files(root, self.layout)
+
+    def read_chunks(self, file: SourceFile) -> Iterator[ParsedTable]:
+        """The file's rows a bounded chunk at a time (the loader's way: memory stays flat)."""
+        for table in read_table_chunks(file, self.columns, self.required):
+            yield tag(table, file)
+
+    def read(self, file: SourceFile) -> ParsedTable:
+        """The text cells of one whole file, tagged with where they came from."""
+        return tag(read_table(file, self.columns, self.required), file)
+
+    def typed_base(self, text: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The batch's text, stripped, and a typed frame holding where each row came from."""
+        text = stripped(text, self.columns.values())
+        typed = pd.DataFrame(
+            {
+                "file_path": text["file_path"],
+                "file_date": pd.to_datetime(text["file_date"]),
+                "row_number": text["row_number"].astype("int64"),
+                "unit_folder": text["unit_folder"],
+            },
+            index=text.index,
+        )
+        return text, typed
+
+
 def parse_dates(text: pd.Series) -> pd.Series:
     """dd/mm/yyyy (a time part, if any, is dropped) -> dates as midnight timestamps."""
     return parse_datetimes(text).dt.normalize()

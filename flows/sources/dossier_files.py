@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pandas as pd
 
 from flows.sources.common import (
+    FileLayout,
     ParsedTable,
     SourceFile,
     discover_unit_files,
-    load_files,
     parse_amounts,
     parse_datetimes,
     parse_integers,
-    read_table,
-    read_table_chunks,
-    stripped,
-    tag,
 )
 
 # Contract header -> canonical column (CONTRACTS §1a, in contract order).
@@ -73,19 +66,10 @@ SUITE = "dossier_files"
 TABLE = "dossier_log"
 
 
-def discover(root: Path) -> list[SourceFile]:
-    return load_files(root, discover_unit_files)
-
-
-def read_chunks(file: SourceFile) -> Iterator[ParsedTable]:
-    """The file's rows a bounded chunk at a time (the loader's way: memory stays flat)."""
-    for table in read_table_chunks(file, COLUMNS, REQUIRED):
-        yield tag(table, file)
-
-
-def read(file: SourceFile) -> ParsedTable:
-    """The text cells of one file, tagged with where they came from."""
-    return tag(read_table(file, COLUMNS, REQUIRED), file)
+FORMAT = FileLayout(COLUMNS, REQUIRED, discover_unit_files)
+discover = FORMAT.discover
+read_chunks = FORMAT.read_chunks
+read = FORMAT.read
 
 
 def to_typed(text: pd.DataFrame) -> pd.DataFrame:
@@ -94,16 +78,7 @@ def to_typed(text: pd.DataFrame) -> pd.DataFrame:
     Done once per batch, not per file: pandas pays per call, not per row. Nothing is
     dropped here: deciding what is quarantined is validation's job.
     """
-    text = stripped(text, COLUMNS.values())
-    typed = pd.DataFrame(
-        {
-            "file_path": text["file_path"],
-            "file_date": pd.to_datetime(text["file_date"]),
-            "row_number": text["row_number"].astype("int64"),
-            "unit_folder": text["unit_folder"],
-        },
-        index=text.index,
-    )
+    text, typed = FORMAT.typed_base(text)
     for col in TEXT_COLUMNS:
         typed[col] = text[col].where(text[col] != "", None)
     # The folder names the unit when the row leaves it empty.

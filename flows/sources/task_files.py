@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pandas as pd
 
 from flows.sources.common import (
-    ParsedTable,
-    SourceFile,
+    FileLayout,
     discover_dated_files,
-    load_files,
     parse_dates,
     parse_datetimes,
-    read_table,
-    read_table_chunks,
-    stripped,
-    tag,
 )
 
 COLUMNS = {
@@ -39,30 +30,14 @@ SUITE = "task_files"
 TABLE = "task_log"
 
 
-def discover(root: Path) -> list[SourceFile]:
-    return load_files(root, discover_dated_files)
-
-
-def read_chunks(file: SourceFile) -> Iterator[ParsedTable]:
-    """The file's rows a bounded chunk at a time (the loader's way: memory stays flat)."""
-    for table in read_table_chunks(file, COLUMNS, REQUIRED):
-        yield tag(table, file)
-
-
-def read(file: SourceFile) -> ParsedTable:
-    return tag(read_table(file, COLUMNS, REQUIRED), file)
+FORMAT = FileLayout(COLUMNS, REQUIRED, discover_dated_files)
+discover = FORMAT.discover
+read_chunks = FORMAT.read_chunks
+read = FORMAT.read
 
 
 def to_typed(text: pd.DataFrame) -> pd.DataFrame:
-    text = stripped(text, COLUMNS.values())
-    typed = pd.DataFrame(
-        {
-            "file_path": text["file_path"],
-            "file_date": pd.to_datetime(text["file_date"]),
-            "row_number": text["row_number"].astype("int64"),
-        },
-        index=text.index,
-    )
+    text, typed = FORMAT.typed_base(text)
     for col in TEXT_COLUMNS:
         typed[col] = text[col].where(text[col] != "", None)
     for col in DATE_COLUMNS:
