@@ -22,7 +22,8 @@ class TransformError(RuntimeError):
 
 
 @contextmanager
-def _environment(values: dict[str, str]):
+def environment(values: dict[str, str]):
+    """Environment variables set for the block, restored after (dbt reads them at invoke)."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -56,7 +57,7 @@ def run_dbt(
         "--no-use-colors",
         "--quiet",
     ]  # fmt: skip
-    with _environment({**warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+    with environment({**warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
         outcome = dbtRunner().invoke(command)
     nodes = []
     for r in getattr(outcome.result, "results", None) or []:

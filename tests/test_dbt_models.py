@@ -12,7 +12,6 @@ import csv
 import json
 import os
 import uuid
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +21,7 @@ import psycopg
 import pytest
 
 from flows.raw_schema import create_statements
+from flows.transform import environment as _env
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 AS_OF = "2025-06-30"
@@ -212,20 +212,6 @@ def _load_raw(execute) -> None:
 
 
 # -- running dbt ------------------------------------------------------------------------
-
-
-@contextmanager
-def _env(values: dict[str, str]):
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 def _dbt_build(target: str, work: Path, env: dict[str, str]) -> None:
