@@ -1,0 +1,61 @@
+"""`cchc run` with a department API source beside the commune files, end to end."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows import simulate
+from flows.simulate_api import ApiServer, FaultPlan, department_records
+from flows.warehouse import Warehouse
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "test-token-not-a-secret"
+
+
+def test_api_source_runs_in_the_nightly_flow_and_catches_up_by_watermark(tmp_path, cchc):
+    sources = simulate.generate_district(tmp_path / "district", seed=3, days=30)
+    records = department_records(per_department=15, days=30)
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    faults = FaultPlan(rate_429=0.2, rate_500=0.1, max_streak=2, seed=5)
+    with ApiServer(records, TOKEN, faults=faults) as server:
+        text = sources.read_text(encoding="utf-8")
+        sources.write_text(
+            text + f"  - name: phong_ban_api\n    kind: dossier_api\n    url: {server.url}\n"
+            "    token_env: CCHC_TEST_API_TOKEN\n",
+            encoding="utf-8",
+        )
+        args = ["run", "--sources", str(sources), "--warehouse", url, "--as-of", "2025-06-30"]
+        env = {"CCHC_TEST_API_TOKEN": TOKEN}
+        first = cchc(*args, env=env)
+        assert first.returncode == 0, first.stderr[-3000:]
+        assert TOKEN not in first.stdout + first.stderr  # the secret never reaches the logs
+        second = cchc(*args, env=env)
+        assert second.returncode == 0, second.stderr[-3000:]
+
+    warehouse = Warehouse.from_url(url)
+    landed = warehouse.query_df(
+        "select dossier_code, count(*) as n from raw.dossier_log "
+        "where source_name = 'phong_ban_api' group by 1"
+    )
+    assert len(landed) == len(records)  # every record once, none twice across both runs
+    assert set(landed.n) == {1}
+    departments = warehouse.query_df(
+        "select distinct unit_code from marts.fct_dossier where unit_code like '313-%'"
+    )
+    assert set(departments.unit_code) == {"313-TNMT", "313-KTHT", "313-TCKH", "313-NV"}
+    district = warehouse.query_df(
+        "select received from marts.dossier_timeliness where unit_code = '313' "
+        "and period_grain = 'quarter' and period_start = date '2025-04-01'"
+    ).received[0]
+    below = warehouse.query_df(
+        "select sum(received) as n from marts.dossier_timeliness where period_grain = 'quarter' "
+        "and period_start = date '2025-04-01' and unit_code in "
+        "(select unit_code from marts.dim_unit where parent_unit_code = '313')"
+    ).n[0]
+    own = warehouse.query_df(
+        "select count(*) as n from marts.fct_dossier where unit_code = '313' "
+        "and status_code <> 1 and received_at >= date '2025-04-01'"
+    ).n[0]
+    # the district row counts its own desk, its communes and its departments (API)
+    assert district == below + own
