@@ -19,6 +19,8 @@ local_rows as (
 
 unioned as (
 
+    {#- one cast list for both seeds; the local seed (rank 1) wins -#}
+    {%- for relation, label, rank in [('national', 'national', 2), ('local_rows', 'local', 1)] %}
     select
         trim(cast(procedure_code as {{ dbt.type_string() }})) as procedure_code,
         cast(procedure_name as {{ dbt.type_string() }}) as procedure_name,
@@ -29,25 +31,13 @@ unioned as (
         cast(fee_bearing as integer) as fee_bearing,
         cast(fee_vnd as {{ dbt.type_bigint() }}) as fee_vnd,
         cast(online_level as {{ dbt.type_string() }}) as online_level,
-        cast('national' as {{ dbt.type_string() }}) as catalogue_source,
-        2 as source_rank
-    from national
-
+        cast('{{ label }}' as {{ dbt.type_string() }}) as catalogue_source,
+        {{ rank }} as source_rank
+    from {{ relation }}
+    {% if not loop.last %}
     union all
-
-    select
-        trim(cast(procedure_code as {{ dbt.type_string() }})) as procedure_code,
-        cast(procedure_name as {{ dbt.type_string() }}) as procedure_name,
-        cast(sector as {{ dbt.type_string() }}) as sector,
-        cast(level as {{ dbt.type_string() }}) as level,
-        cast(processing_days as numeric(6, 2)) as processing_days,
-        cast(day_type as {{ dbt.type_string() }}) as day_type,
-        cast(fee_bearing as integer) as fee_bearing,
-        cast(fee_vnd as {{ dbt.type_bigint() }}) as fee_vnd,
-        cast(online_level as {{ dbt.type_string() }}) as online_level,
-        cast('local' as {{ dbt.type_string() }}) as catalogue_source,
-        1 as source_rank
-    from local_rows
+    {% endif %}
+    {%- endfor %}
 
 ),
 
