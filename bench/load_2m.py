@@ -5,10 +5,12 @@
 Generates about 2,000,000 dossier log rows with the simulator (daily files per unit,
 and the same rows as one CSV), then times, on this machine, in this run:
 - PostgreSQL `\\copy` of the single CSV into a table of text columns (the floor);
-- cchc's loader (`flows.load.load_file_source`: read, type, validate with GX, COPY)
-  into a fresh PostgreSQL database, in a child process whose peak memory is measured;
+- cchc's loader (`flows.load.load_file_source`) into a fresh PostgreSQL database, in a
+  child process whose peak memory is measured: whole (hash, land the text with COPY,
+  type and validate set-based, write raw, quarantine and flags, commit) and its land
+  step alone (`*_land_step`: files -> text rows in the warehouse);
 - DuckDB `read_csv` of the single CSV, and cchc's loader into DuckDB;
-- pandas `read_csv` + `DataFrame.to_sql` of a 200,000-row slice (rows/s).
+- pandas `read_csv` + `DataFrame.to_sql` of a 50,000-row slice (rows/s).
 Prints rows per second and the ratio of each to its floor; `--json` keeps the figures.
 Not a test: it prints what it measured, nothing is asserted.
 """
@@ -48,7 +50,9 @@ result = load.load_file_source(warehouse, source, "bench")
 seconds = time.perf_counter() - started
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "rows_read": result.rows_read,
-                  "rows_loaded": result.rows_loaded, "peak_mb": peak_mb}))
+                  "rows_loaded": result.rows_loaded, "peak_mb": peak_mb,
+                  "land_seconds": result.seconds["land"],
+                  "refine_seconds": result.seconds["refine"]}))
 """
 
 
@@ -84,6 +88,7 @@ def main() -> None:
     parser.add_argument("--dossiers", type=int, default=1_000_000)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--naive-rows", type=int, default=50_000, help="pandas to_sql slice")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="cchc-bench-"))
@@ -118,6 +123,7 @@ def main() -> None:
     url = _database(args.pg)
     loaded = _loader(url, daily)
     figures["pg_cchc"] = {"rows": loaded["rows_read"], **loaded}
+    figures["pg_cchc_land_step"] = {"rows": loaded["rows_read"], "seconds": loaded["land_seconds"]}
     _drop(args.pg, url)
 
     # DuckDB: read_csv of the same bytes, then cchc
@@ -133,6 +139,10 @@ def main() -> None:
     figures["duckdb_read_csv"] = {"rows": rows, "seconds": seconds}
     loaded = _loader(f"duckdb:///{work / 'cchc.duckdb'}", daily)
     figures["duckdb_cchc"] = {"rows": loaded["rows_read"], **loaded}
+    figures["duckdb_cchc_land_step"] = {
+        "rows": loaded["rows_read"],
+        "seconds": loaded["land_seconds"],
+    }
 
     # pandas, naive: read_csv + to_sql of a slice
     import pandas as pd
@@ -140,7 +150,7 @@ def main() -> None:
 
     url = _database(args.pg)
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    slice_rows = 200_000
+    slice_rows = args.naive_rows
 
     def naive():
         frame = pd.read_csv(single, nrows=slice_rows)

@@ -7,21 +7,28 @@ failure leaves the raw layer as it was.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
+import itertools
+import logging
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import pandas as pd
 
-from flows import raw_schema, reference, validate
+from flows import raw_schema, reference, refine, validate
 from flows.settings import Source
 from flows.sources import document_files, dossier_files, task_files
-from flows.sources.common import CHUNK_ROWS, FileUnreadable, decode, frame_of
+from flows.sources.common import FileUnreadable, copy_blocks, decode
 from flows.warehouse import Connection, Warehouse
 
+log = logging.getLogger(__name__)
 RAW = raw_schema.RAW_SCHEMA
 ISSUE_COLUMNS = list(raw_schema.QUARANTINE)
 
@@ -39,6 +46,11 @@ class SourceResult:
     rows_quarantined: int = 0
     rows_flagged: int = 0
     problems: list[str] = field(default_factory=list)
+    # wall time per step: "land" (files -> text rows), "refine" (type, validate, write)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, step: str, started: float) -> None:
+        self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - started
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -55,7 +67,7 @@ FILE_KINDS = {
 }
 
 
-GROUP_BYTES = 32 << 20  # files committed together: one transaction, one validation pass
+GROUP_BYTES = 64 << 20  # files committed together: one transaction, one validation pass
 
 
 def load_file_source(warehouse: Warehouse, source: Source, run_id: str) -> SourceResult:
@@ -76,13 +88,14 @@ def load_file_source(warehouse: Warehouse, source: Source, run_id: str) -> Sourc
                 [source.name],
             )
         )
-    todo = [f for f in files if known.get(f.relative_path) != f.sha256]
+    # Only a known path is hashed up front; a new file is hashed while it is landed.
+    todo = [f for f in files if f.relative_path not in known or known[f.relative_path] != f.sha256]
     result.files_unchanged = len(files) - len(todo)
     group: list = []
     group_bytes = 0
     for file in todo:
         group.append(file)
-        group_bytes += file.size
+        group_bytes += file.path.stat().st_size
         if group_bytes >= GROUP_BYTES:
             _load_group(warehouse, source, kind, run_id, group, result)
             group, group_bytes = [], 0
@@ -91,109 +104,222 @@ def load_file_source(warehouse: Warehouse, source: Source, run_id: str) -> Sourc
     return result
 
 
-class _Batch:
-    """Rows read but not yet written: typed, validated and loaded together."""
+LANDING, FILES, TYPED, FINDINGS, RULES, REJECTED = (
+    "cchc_landing",
+    "cchc_files",
+    "cchc_typed",
+    "cchc_findings",
+    "cchc_rules",
+    "cchc_rejected",
+)  # temporary tables: one group's working set, gone with its connection
+PLAN_AHEAD = 8  # files scanned ahead of the one being landed
 
-    def __init__(self, source_name: str, kind, conn: Connection):
-        self.source_name, self.kind, self.conn = source_name, kind, conn
-        self.tables: list = []
-        self.rows = 0
-        self.loaded: dict[str, int] = {}
-        self.quarantined: dict[str, set] = {}
-        self.flagged: set = set()
 
-    def add(self, table) -> None:
-        self.tables.append(table)
-        self.rows += len(table)
-        if self.rows >= CHUNK_ROWS:
-            self.flush()
-
-    def reject(self, issues: list[dict]) -> None:
-        if not issues:
-            return
-        for found in issues:
-            if found["row_number"] is not None:
-                self.quarantined.setdefault(found["file_path"], set()).add(found["row_number"])
-        self.conn.load_frame(f"{RAW}.quarantine", _issue_frame(issues), ISSUE_COLUMNS)
-
-    def flush(self) -> None:
-        if not self.rows:
-            self.tables = []
-            return
-        text = frame_of(self.tables)
-        self.tables, self.rows = [], 0
-        batch = self.kind.to_typed(text)
-        batch["load_id"] = text["load_id"]
-        batch["source_name"] = self.source_name
-        accepted, rejected, flags = split_by_findings(
-            batch, self.kind.SUITE, self.source_name, self.kind.RECORD_CODE
-        )
-        table = self.kind.TABLE
-        self.conn.load_frame(f"{RAW}.{table}", accepted, list(raw_schema.TABLES[table]))
-        self.reject(rejected)
-        self.conn.load_frame(f"{RAW}.row_flags", _issue_frame(flags), ISSUE_COLUMNS)
-        for path, count in accepted.groupby("file_path").size().items():
-            self.loaded[path] = self.loaded.get(path, 0) + int(count)
-        self.flagged |= {(f["file_path"], f["row_number"]) for f in flags}
+class _FastPathFailed(RuntimeError):
+    """A file that looked plain was refused by COPY; the group is redone carefully."""
 
 
 def _load_group(warehouse, source: Source, kind, run_id: str, files: list, result) -> None:
+    try:
+        _land_and_refine(warehouse, source, kind, run_id, files, result, careful=False)
+    except _FastPathFailed as exc:
+        log.warning("source %s: %s; reading this group row by row", source.name, exc.__cause__)
+        _land_and_refine(warehouse, source, kind, run_id, files, result, careful=True)
+
+
+def _land_and_refine(warehouse, source, kind, run_id, files, result, *, careful: bool) -> None:
+    """One group in one transaction: land every file's cells as text, then type and
+    validate them set-based, and write accepted rows, quarantine, flags and loaded_files.
+
+    Plain CSVs stream straight into COPY (their row number is their place in the file);
+    anything else (XLSX, quoting, ragged rows) goes through the careful reader, which
+    numbers rows itself and quarantines the lines it cannot split.
+    """
     now = datetime.now()
-    file_rows, unreadable = [], 0
+    names = list(kind.COLUMNS.values())
+    records, parse_issues, parse_bad = [], [], {}
+    unreadable = 0
+    started = time.perf_counter()
     with warehouse.transaction() as conn:
         _forget_files(conn, source.name, kind.TABLE, [f.relative_path for f in files])
-        batch = _Batch(source.name, kind, conn)
-        for file in files:
-            load_id = f"{run_id}:{file.sha256[:12]}"
-            record = {
-                "source_name": source.name,
-                "file_path": file.relative_path,
-                "file_date": pd.Timestamp(file.file_date) if file.file_date else pd.NaT,
-                "unit_folder": file.unit_folder,
-                "file_sha256": file.sha256,
-                "file_bytes": file.size,
-                "encoding": None,
-                "rows_read": 0,
-                "rows_loaded": 0,
-                "rows_quarantined": 0,
-                "load_id": load_id,
-                "run_id": run_id,
-                "loaded_at": now,
-            }
-            file_rows.append(record)
-            try:
-                for table in kind.read_chunks(file):
-                    record["encoding"] = table.encoding
-                    record["rows_read"] += len(table) + len(table.bad_rows)
-                    batch.reject(
-                        [
-                            issue(source.name, file.relative_path, n, None, None, line[:500],
-                                  "row_unparseable",
-                                  "Dòng không đọc được (số cột khác dòng tiêu đề).", load_id)
-                            for n, line in table.bad_rows
-                        ]
-                    )  # fmt: skip
-                    table.meta["load_id"] = load_id
-                    batch.add(table)
-            except FileUnreadable as exc:
-                unreadable += 1
-                batch.reject(
-                    [issue(source.name, file.relative_path, None, None, None, exc.value,
-                           exc.rule, exc.message_vi, load_id)]
-                )  # fmt: skip
-        batch.flush()
-        for record in file_rows:
-            record["rows_loaded"] = batch.loaded.get(record["file_path"], 0)
-            record["rows_quarantined"] = len(batch.quarantined.get(record["file_path"], ()))
-            result.rows_read += record["rows_read"]
-            result.rows_loaded += record["rows_loaded"]
-            result.rows_quarantined += record["rows_quarantined"]
-        result.rows_flagged += len(batch.flagged)
-        conn.load_frame(
-            f"{RAW}.loaded_files", pd.DataFrame(file_rows), list(raw_schema.LOADED_FILES)
+        numbered = (
+            "ordinal bigint generated always as identity, " if warehouse.kind == "postgres" else ""
         )
+        text_columns = ", ".join(f"{c} varchar" for c in names)
+        conn.execute(
+            f"create temp table {LANDING} ({numbered}file_id integer not null, "
+            f"row_number integer, {text_columns})"
+        )
+        with ThreadPoolExecutor(1) as pool:
+            plans = _ahead(pool, None if careful else kind.FORMAT.copy_plan, files)
+            for file_id, (file, plan) in enumerate(plans):
+                load_id = f"{run_id}:{file.sha256[:12]}"
+                records.append(
+                    {
+                        "file_id": file_id,
+                        "source_name": source.name,
+                        "file_path": file.relative_path,
+                        "file_date": pd.Timestamp(file.file_date) if file.file_date else pd.NaT,
+                        "unit_folder": file.unit_folder,
+                        "file_sha256": file.sha256,
+                        "file_bytes": file.size,
+                        "encoding": plan.encoding if plan else None,
+                        "load_id": load_id,
+                        "run_id": run_id,
+                        "loaded_at": now,
+                    }
+                )
+                if plan is not None:
+                    try:
+                        conn.copy_csv(
+                            LANDING, ["file_id", *plan.columns],
+                            copy_blocks(file, plan, b"%d," % file_id),
+                        )  # fmt: skip
+                    except Exception as exc:
+                        raise _FastPathFailed(f"{file.relative_path} did not COPY") from exc
+                    continue
+                try:
+                    bad = _land_carefully(conn, kind, file, file_id, names, records[-1])
+                except FileUnreadable as exc:
+                    unreadable += 1
+                    parse_issues.append(
+                        issue(source.name, file.relative_path, None, None, None, exc.value,
+                              exc.rule, exc.message_vi, load_id)
+                    )  # fmt: skip
+                    continue
+                parse_bad[file_id] = len(bad)
+                parse_issues += [
+                    issue(source.name, file.relative_path, n, None, None, line[:500],
+                          "row_unparseable", "Dòng không đọc được (số cột khác dòng tiêu đề).",
+                          load_id)
+                    for n, line in bad
+                ]  # fmt: skip
+        result.timed("land", started)
+        started = time.perf_counter()
+        counts = _refine(conn, warehouse, source.name, kind, pd.DataFrame(records))
+        conn.load_frame(f"{RAW}.quarantine", _issue_frame(parse_issues), ISSUE_COLUMNS)
+        for record in records:
+            read, loaded, rejected = counts.get(record["file_id"], (0, 0, 0))
+            bad = parse_bad.get(record["file_id"], 0)
+            record.update(rows_read=read + bad, rows_loaded=loaded, rows_quarantined=rejected + bad)
+            result.rows_read += read + bad
+            result.rows_loaded += loaded
+            result.rows_quarantined += rejected + bad
+        result.rows_flagged += counts.get("flagged", 0)
+        conn.load_frame(f"{RAW}.loaded_files", pd.DataFrame(records), list(raw_schema.LOADED_FILES))
+    result.timed("refine", started)  # the commit included
     result.files_quarantined += unreadable
     result.files_loaded += len(files) - unreadable
+
+
+def _ahead(pool, plan_of, files):
+    """(file, plan) in order, plans (each a scan of the file) worked out a few files ahead."""
+    if plan_of is None:
+        yield from ((f, None) for f in files)
+        return
+    pending = deque()
+    for file in files:
+        pending.append((file, pool.submit(plan_of, file)))
+        if len(pending) > PLAN_AHEAD:
+            done, future = pending.popleft()
+            yield done, future.result()
+    while pending:
+        done, future = pending.popleft()
+        yield done, future.result()
+
+
+def _land_carefully(conn, kind, file, file_id: int, names: list[str], record: dict) -> list:
+    """Read `file` row by row (any layout, encoding, quoting) and land its cells."""
+    bad: list = []
+
+    chunks = kind.read_chunks(file)
+    first = next(chunks)  # a file that is no table fails here, before COPY starts
+
+    def blocks():
+        for table in itertools.chain([first], chunks):
+            record["encoding"] = table.encoding
+            bad.extend(table.bad_rows)
+            out = io.StringIO()
+            writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+            writer.writerows(
+                [file_id, number, *row]
+                for number, row in zip(table.numbers, table.records, strict=True)
+            )
+            yield out.getvalue().encode("utf-8")
+
+    conn.copy_csv(LANDING, ["file_id", "row_number", *names], blocks())
+    return bad
+
+
+def _refine(conn, warehouse, source_name: str, kind, files: pd.DataFrame) -> dict:
+    """Type and validate the landed rows set-based; write what they decide.
+
+    Returns {file_id: (rows read, rows loaded, rows quarantined), "flagged": rows flagged}.
+    """
+    if files.empty:
+        return {}
+    dialect = refine.Dialect(warehouse.kind)
+    rules = refine.rules(kind.SUITE, kind, dialect)
+    conn.execute(
+        f"create temp table {FILES} (file_id integer, file_path varchar, file_date date, "
+        "unit_folder varchar, load_id varchar)"
+    )
+    conn.load_frame(FILES, files, ["file_id", "file_path", "file_date", "unit_folder", "load_id"])
+    conn.execute(
+        f"create temp table {RULES} (rule_no integer, rule varchar, severity varchar, "
+        "column_name varchar, message_vi varchar)"
+    )
+    conn.load_frame(
+        RULES,
+        pd.DataFrame(
+            [(r.number, r.rule, r.severity, r.column_name, r.message_vi) for r in rules],
+            columns=["rule_no", "rule", "severity", "column_name", "message_vi"],
+        ),
+        ["rule_no", "rule", "severity", "column_name", "message_vi"],
+    )
+    analyze = warehouse.kind == "postgres"  # temporary tables get no statistics otherwise
+    if analyze:
+        conn.execute(f"analyze {LANDING}")
+    typed = refine.typed_select(kind, LANDING, FILES, warehouse.insertion_order, dialect)
+    conn.execute(f"create temp table {TYPED} as {typed}")
+    if analyze:
+        conn.execute(f"analyze {TYPED}")
+    found = refine.findings_select(TYPED, kind.RECORD_CODE, rules)
+    conn.execute(f"create temp table {FINDINGS} as {found}")
+    conn.execute(
+        f"create temp table {REJECTED} as select distinct f.file_id, f.row_number "
+        f"from {FINDINGS} f join {RULES} r on r.rule_no = f.rule_no where r.severity = 'critical'"
+    )
+    shown = "substr(f.value, 1, 500)"
+    for target, severity in (("quarantine", "= 'critical'"), ("row_flags", "<> 'critical'")):
+        conn.execute(
+            f"insert into {RAW}.{target} ({', '.join(ISSUE_COLUMNS)}) "
+            f"select %s, f.file_path, f.row_number, f.record_code, r.column_name, {shown}, "
+            f"r.rule, r.message_vi, f.load_id from {FINDINGS} f "
+            f"join {RULES} r on r.rule_no = f.rule_no where r.severity {severity}"
+            + ("" if target == "quarantine" else f" and not exists (select 1 from {REJECTED} q "
+               "where q.file_id = f.file_id and q.row_number = f.row_number)"),
+            [source_name],
+        )  # fmt: skip
+    columns = [c for c in raw_schema.TABLES[kind.TABLE] if c != "source_name"]
+    conn.execute(
+        f"insert into {RAW}.{kind.TABLE} (source_name, {', '.join(columns)}) "
+        f"select %s, {', '.join(columns)} from {TYPED} t where not exists "
+        f"(select 1 from {REJECTED} q where q.file_id = t.file_id and q.row_number = t.row_number)",
+        [source_name],
+    )
+    counts: dict = {}
+    for file_id, read, rejected in conn.fetchall(
+        f"select t.file_id, count(*), count(q.file_id) from {TYPED} t left join {REJECTED} q "
+        "on q.file_id = t.file_id and q.row_number = t.row_number group by t.file_id"
+    ):
+        counts[file_id] = (int(read), int(read) - int(rejected), int(rejected))
+    counts["flagged"] = conn.fetchall(
+        f"select count(*) from (select distinct file_id, row_number from {FINDINGS} f "
+        f"where not exists (select 1 from {REJECTED} q where q.file_id = f.file_id "
+        "and q.row_number = f.row_number)) x"
+    )[0][0]
+    return counts
 
 
 def load_dossier_files(warehouse: Warehouse, source: Source, run_id: str) -> SourceResult:

@@ -35,18 +35,38 @@ BLOCK = 1 << 22  # bytes read at a time: files are streamed, never held whole
 CHUNK_ROWS = 200_000  # rows typed and validated at a time: bounds memory on big files
 
 
+# Byte patterns that make a CSV need the careful reader rather than a straight COPY:
+# quoting, blank or space-led lines, a line of empty cells, NULs, COPY's end marker.
+NOT_PLAIN = (b'"', b"\x00", b"\n\n", b"\n\r\n", b"\n,", b"\n ", b"\n\t", b"\\.")
+
+
+@dataclass
+class Scan:
+    """What one streaming pass over a file learns."""
+
+    sha256: str
+    size: int
+    encoding: str | None  # utf-8 | cp1258 | None: binary
+    nfc: bool  # UTF-8 text already in NFC (cp1258 is always converted)
+    plain: bool  # no pattern of NOT_PLAIN, and no carriage return outside CRLF
+    lines: int  # header included; a last line without newline counts
+    commas: int
+
+
 @dataclass
 class SourceFile:
     path: Path
     relative_path: str  # as stored in the warehouse, with forward slashes
     file_date: date | None
     unit_folder: str | None
-    _digest: tuple | None = field(default=None, repr=False)
+    _scan_result: Scan | None = field(default=None, repr=False)
 
-    def _scan(self) -> tuple[str, int, str | None]:
-        """One streaming pass: content hash, size, and the text encoding (None: binary)."""
-        if self._digest is None:
-            sha, size, utf8, binary = hashlib.sha256(), 0, True, False
+    def scan(self) -> Scan:
+        """One streaming pass: hash, size, encoding, and whether a straight COPY can read it."""
+        if self._scan_result is None:
+            sha, size, utf8, binary, nfc = hashlib.sha256(), 0, True, False, True
+            plain, crs, crlfs, newlines, commas = True, 0, 0, 0, 0
+            tail, last_char = b"", ""
             decoder = codecs.getincrementaldecoder("utf-8")()
             with open(self.path, "rb") as stream:
                 while block := stream.read(BLOCK):
@@ -54,31 +74,113 @@ class SourceFile:
                         binary = True
                     sha.update(block)
                     size += len(block)
+                    window = tail + block
+                    if plain and any(p in window for p in NOT_PLAIN):
+                        plain = False
+                    crs += block.count(b"\r")
+                    crlfs += window.count(b"\r\n") - tail.count(b"\r\n")
+                    newlines += block.count(b"\n")
+                    commas += block.count(b",")
+                    tail = window[-2:]
                     if utf8:
                         try:
-                            decoder.decode(block)
+                            text = decoder.decode(block)
                         except UnicodeDecodeError:
-                            utf8 = False
+                            utf8 = nfc = False
+                        else:
+                            if nfc and not unicodedata.is_normalized("NFC", last_char + text):
+                                nfc = False
+                            last_char = text[-1:] or last_char
             if utf8:
                 try:
                     decoder.decode(b"", final=True)
                 except UnicodeDecodeError:
-                    utf8 = False
+                    utf8 = nfc = False
             encoding = None if binary else "utf-8" if utf8 else "cp1258"
-            self._digest = (sha.hexdigest(), size, encoding)
-        return self._digest
+            lines = newlines + (1 if size and not tail.endswith(b"\n") else 0)
+            self._scan_result = Scan(
+                sha.hexdigest(), size, encoding, nfc and utf8, plain and crs == crlfs,
+                lines, commas,
+            )  # fmt: skip
+        return self._scan_result
 
     @property
     def sha256(self) -> str:
-        return self._scan()[0]
+        return self.scan().sha256
 
     @property
     def size(self) -> int:
-        return self._scan()[1]
+        return self.scan().size
 
     @property
     def content(self) -> bytes:
         return self.path.read_bytes()
+
+
+@dataclass(frozen=True)
+class CopyPlan:
+    """A CSV that COPY / read_csv can land as it is: its columns, in file order."""
+
+    columns: tuple[str, ...]
+    encoding: str
+    records: int
+
+
+def copy_plan(file: SourceFile, columns: dict[str, str], required: set[str]) -> CopyPlan | None:
+    """How to land `file` straight, or None when it needs the careful reader.
+
+    Straight means: a CSV without quoting or odd lines, every header a known column
+    (once), the required ones present, and as many commas on each line as the header
+    has (checked in total here; COPY rejects a file where lines differ).
+    """
+    if file.path.suffix.lower() != ".csv":
+        return None
+    scan = file.scan()
+    if scan.encoding is None or not scan.plain or scan.lines < 1:
+        return None
+    with open(file.path, "rb") as stream:
+        first = stream.readline().rstrip(b"\r\n")
+    try:
+        header = first.decode("utf-8-sig" if scan.encoding == "utf-8" else scan.encoding)
+    except UnicodeDecodeError:
+        return None
+    wanted = {header_key(h): name for h, name in columns.items()}
+    names = tuple(wanted.get(header_key(cell)) for cell in header.split(","))
+    if None in names or len(set(names)) != len(names) or not required <= set(names):
+        return None
+    if scan.commas != (len(names) - 1) * scan.lines:
+        return None
+    return CopyPlan(names, scan.encoding, scan.lines - 1)
+
+
+def copy_blocks(file: SourceFile, plan: CopyPlan, prefix: bytes) -> Iterator[bytes]:
+    """The file's records as UTF-8 NFC CSV lines, each led by `prefix`, header dropped."""
+    scan = file.scan()
+    recode = scan.encoding != "utf-8" or not scan.nfc
+    with open(file.path, "rb") as stream:
+        stream.readline()
+        rest = b""
+        while True:
+            block = stream.read(BLOCK)
+            data = rest + block
+            if not block:
+                if not data:
+                    return
+                data += b"\n"
+                cut = len(data)
+            else:
+                cut = data.rfind(b"\n") + 1
+                if not cut:
+                    rest = data
+                    continue
+            data, rest = data[:cut], data[cut:]
+            if recode:
+                data = nfc(data.decode(scan.encoding)).encode("utf-8")
+            if b"\r" in data:
+                data = data.replace(b"\r\n", b"\n")
+            yield prefix + data[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+            if not block:
+                return
 
 
 @dataclass
@@ -194,6 +296,9 @@ class FileLayout:
         """The file's rows a bounded chunk at a time (the loader's way: memory stays flat)."""
         for table in read_table_chunks(file, self.columns, self.required):
             yield tag(table, file)
+
+    def copy_plan(self, file: SourceFile) -> CopyPlan | None:
+        return copy_plan(file, self.columns, self.required)
 
     def read(self, file: SourceFile) -> ParsedTable:
         """The text cells of one whole file, tagged with where they came from."""
@@ -313,7 +418,7 @@ def read_table_chunks(
 
 
 def _csv_rows(file: SourceFile) -> tuple[Iterator[list[str]], str]:
-    encoding = file._scan()[2]
+    encoding = file.scan().encoding
     if encoding is None:
         raise FileUnreadable("file_not_text", "Tệp không phải văn bản CSV (có ký tự nhị phân).")
     with open(file.path, "rb") as probe:
@@ -379,14 +484,14 @@ def parse_datetimes(text: pd.Series) -> pd.Series:
 
 
 def parse_integers(text: pd.Series) -> pd.Series:
-    """Whole numbers only; '2.0' or 'abc' -> NA (pandas nullable Int64)."""
-    cleaned = text.where(text.str.fullmatch(r"[+-]?\d{1,15}"), None)
+    """Whole numbers that fit the raw layer's integer columns; '2.0' or 'abc' -> NA."""
+    cleaned = text.where(text.str.fullmatch(r"[+-]?\d{1,9}"), None)
     return pd.to_numeric(cleaned, errors="coerce").astype("Int64")
 
 
 def parse_amounts(text: pd.Series) -> pd.Series:
     """VND amounts: plain digits or with '.' thousands separators ('50.000')."""
-    grouped = text.str.fullmatch(r"\d{1,3}(\.\d{3})+")
+    grouped = text.str.fullmatch(r"\d{1,3}(\.\d{3}){1,4}")
     plain = text.str.fullmatch(r"\d{1,15}")
     cleaned = text.where(grouped | plain, None).str.replace(".", "", regex=False)
     return pd.to_numeric(cleaned, errors="coerce").astype("Int64")

@@ -19,6 +19,13 @@ COLUMNS = {
 }
 HEADER_OF = {name: header for header, name in COLUMNS.items()}
 REQUIRED = {"document_number", "issued_on"}
+TYPES = {
+    "document_number": "text",
+    "unit_code": "unit",
+    "issued_on": "date",
+    "digitally_signed": "integer",
+}
+DAYS: dict[str, str] = {}
 RECORD_CODE = "document_number"
 SUITE = "document_files"
 TABLE = "document_log"

@@ -60,6 +60,17 @@ INTEGER_COLUMNS = [
 ]
 TEXT_COLUMNS = ["dossier_code", "unit_code", "procedure_code", "applicant_name", "applicant_id"]
 
+# How the warehouse types each landed cell (flows.refine), in contract order.
+TYPES = {
+    name: "unit" if name == "unit_code" else
+    "text" if name in TEXT_COLUMNS else
+    "datetime" if name in DATETIME_COLUMNS else
+    "amount" if name == "fee_vnd" else "integer"
+    for name in COLUMNS.values()
+}  # fmt: skip
+# Dates alone, for rules that compare days (a due date may carry no time).
+DAYS = {"received_on": "received_at", "due_on": "due_at"}
+
 
 RECORD_CODE = "dossier_code"
 SUITE = "dossier_files"

@@ -25,6 +25,11 @@ HEADER_OF = {name: header for header, name in COLUMNS.items()}
 REQUIRED = {"task_id", "assigned_on", "deadline_on"}
 DATE_COLUMNS = ["assigned_on", "deadline_on", "completed_on"]
 TEXT_COLUMNS = ["task_id", "summary", "assigned_by", "department_code"]
+TYPES = {
+    name: "text" if name in TEXT_COLUMNS else "date" if name in DATE_COLUMNS else "datetime"
+    for name in COLUMNS.values()
+}
+DAYS: dict[str, str] = {}
 RECORD_CODE = "task_id"
 SUITE = "task_files"
 TABLE = "task_log"
