@@ -14,9 +14,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -90,6 +88,7 @@ def load_file_source(warehouse: Warehouse, source: Source, run_id: str) -> Sourc
         )
     # Only a known path is hashed up front; a new file is hashed while it is landed.
     todo = [f for f in files if f.relative_path not in known or known[f.relative_path] != f.sha256]
+    changed = {f.relative_path for f in todo if f.relative_path in known}
     result.files_unchanged = len(files) - len(todo)
     group: list = []
     group_bytes = 0
@@ -97,10 +96,10 @@ def load_file_source(warehouse: Warehouse, source: Source, run_id: str) -> Sourc
         group.append(file)
         group_bytes += file.path.stat().st_size
         if group_bytes >= GROUP_BYTES:
-            _load_group(warehouse, source, kind, run_id, group, result)
+            _load_group(warehouse, source, kind, run_id, group, changed, result)
             group, group_bytes = [], 0
     if group:
-        _load_group(warehouse, source, kind, run_id, group, result)
+        _load_group(warehouse, source, kind, run_id, group, changed, result)
     return result
 
 
@@ -112,22 +111,22 @@ LANDING, FILES, TYPED, FINDINGS, RULES, REJECTED = (
     "cchc_rules",
     "cchc_rejected",
 )  # temporary tables: one group's working set, gone with its connection
-PLAN_AHEAD = 8  # files scanned ahead of the one being landed
 
 
 class _FastPathFailed(RuntimeError):
     """A file that looked plain was refused by COPY; the group is redone carefully."""
 
 
-def _load_group(warehouse, source: Source, kind, run_id: str, files: list, result) -> None:
+def _load_group(warehouse, source: Source, kind, run_id, files, changed, result) -> None:
+    forget = [f.relative_path for f in files if f.relative_path in changed]
     try:
-        _land_and_refine(warehouse, source, kind, run_id, files, result, careful=False)
+        _land_and_refine(warehouse, source, kind, run_id, files, forget, result, careful=False)
     except _FastPathFailed as exc:
         log.warning("source %s: %s; reading this group row by row", source.name, exc.__cause__)
-        _land_and_refine(warehouse, source, kind, run_id, files, result, careful=True)
+        _land_and_refine(warehouse, source, kind, run_id, files, forget, result, careful=True)
 
 
-def _land_and_refine(warehouse, source, kind, run_id, files, result, *, careful: bool) -> None:
+def _land_and_refine(warehouse, source, kind, run_id, files, forget, result, *, careful) -> None:
     """One group in one transaction: land every file's cells as text, then type and
     validate them set-based, and write accepted rows, quarantine, flags and loaded_files.
 
@@ -141,7 +140,7 @@ def _land_and_refine(warehouse, source, kind, run_id, files, result, *, careful:
     unreadable = 0
     started = time.perf_counter()
     with warehouse.transaction() as conn:
-        _forget_files(conn, source.name, kind.TABLE, [f.relative_path for f in files])
+        _forget_files(conn, source.name, kind.TABLE, forget)  # what changed files loaded before
         numbered = (
             "ordinal bigint generated always as identity, " if warehouse.kind == "postgres" else ""
         )
@@ -150,48 +149,54 @@ def _land_and_refine(warehouse, source, kind, run_id, files, result, *, careful:
             f"create temp table {LANDING} ({numbered}file_id integer not null, "
             f"row_number integer, {text_columns})"
         )
-        with ThreadPoolExecutor(1) as pool:
-            plans = _ahead(pool, None if careful else kind.FORMAT.copy_plan, files)
-            for file_id, (file, plan) in enumerate(plans):
-                load_id = f"{run_id}:{file.sha256[:12]}"
-                records.append(
-                    {
-                        "file_id": file_id,
-                        "source_name": source.name,
-                        "file_path": file.relative_path,
-                        "file_date": pd.Timestamp(file.file_date) if file.file_date else pd.NaT,
-                        "unit_folder": file.unit_folder,
-                        "file_sha256": file.sha256,
-                        "file_bytes": file.size,
-                        "encoding": plan.encoding if plan else None,
-                        "load_id": load_id,
-                        "run_id": run_id,
-                        "loaded_at": now,
-                    }
-                )
-                if plan is not None:
-                    try:
-                        conn.copy_csv(
-                            LANDING, ["file_id", *plan.columns],
-                            copy_blocks(file, plan, b"%d," % file_id),
-                        )  # fmt: skip
-                    except Exception as exc:
-                        raise _FastPathFailed(f"{file.relative_path} did not COPY") from exc
-                    continue
+
+        def describe(file_id: int, file, plan) -> dict:
+            record = {
+                "file_id": file_id,
+                "source_name": source.name,
+                "file_path": file.relative_path,
+                "file_date": pd.Timestamp(file.file_date) if file.file_date else pd.NaT,
+                "unit_folder": file.unit_folder,
+                "file_sha256": file.sha256,
+                "file_bytes": file.size,
+                "encoding": plan.encoding if plan else None,
+                "load_id": f"{run_id}:{file.sha256[:12]}",
+                "run_id": run_id,
+                "loaded_at": now,
+            }
+            records.append(record)
+            return record
+
+        def straight(run) -> Iterator[bytes]:
+            for file_id, (file, plan) in run:
+                describe(file_id, file, plan)
+                yield from copy_blocks(file, plan, b"%d," % file_id)
+
+        plans = enumerate((f, None if careful else kind.FORMAT.copy_plan(f)) for f in files)
+        # consecutive plain files with the same header share one COPY
+        for columns, run in itertools.groupby(plans, key=lambda p: p[1][1] and p[1][1].columns):
+            if columns:
                 try:
-                    bad = _land_carefully(conn, kind, file, file_id, names, records[-1])
+                    conn.copy_csv(LANDING, ["file_id", *columns], straight(run))
+                except Exception as exc:
+                    raise _FastPathFailed("a plain-looking file did not COPY") from exc
+                continue
+            for file_id, (file, _) in run:
+                record = describe(file_id, file, None)
+                try:
+                    bad = _land_carefully(conn, kind, file, file_id, names, record)
                 except FileUnreadable as exc:
                     unreadable += 1
                     parse_issues.append(
                         issue(source.name, file.relative_path, None, None, None, exc.value,
-                              exc.rule, exc.message_vi, load_id)
+                              exc.rule, exc.message_vi, record["load_id"])
                     )  # fmt: skip
                     continue
                 parse_bad[file_id] = len(bad)
                 parse_issues += [
                     issue(source.name, file.relative_path, n, None, None, line[:500],
                           "row_unparseable", "Dòng không đọc được (số cột khác dòng tiêu đề).",
-                          load_id)
+                          record["load_id"])
                     for n, line in bad
                 ]  # fmt: skip
         result.timed("land", started)
@@ -210,22 +215,6 @@ def _land_and_refine(warehouse, source, kind, run_id, files, result, *, careful:
     result.timed("refine", started)  # the commit included
     result.files_quarantined += unreadable
     result.files_loaded += len(files) - unreadable
-
-
-def _ahead(pool, plan_of, files):
-    """(file, plan) in order, plans (each a scan of the file) worked out a few files ahead."""
-    if plan_of is None:
-        yield from ((f, None) for f in files)
-        return
-    pending = deque()
-    for file in files:
-        pending.append((file, pool.submit(plan_of, file)))
-        if len(pending) > PLAN_AHEAD:
-            done, future = pending.popleft()
-            yield done, future.result()
-    while pending:
-        done, future = pending.popleft()
-        yield done, future.result()
 
 
 def _land_carefully(conn, kind, file, file_id: int, names: list[str], record: dict) -> list:
@@ -280,6 +269,7 @@ def _refine(conn, warehouse, source_name: str, kind, files: pd.DataFrame) -> dic
     analyze = warehouse.kind == "postgres"  # temporary tables get no statistics otherwise
     if analyze:
         conn.execute(f"analyze {LANDING}")
+        conn.execute("set local datestyle = 'ISO, DMY'")  # dd/mm/yyyy, as the contract writes
     typed = refine.typed_select(kind, LANDING, FILES, warehouse.insertion_order, dialect)
     conn.execute(f"create temp table {TYPED} as {typed}")
     if analyze:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
 import io
 import operator
+import os
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -51,6 +53,7 @@ class Scan:
     plain: bool  # no pattern of NOT_PLAIN, and no carriage return outside CRLF
     lines: int  # header included; a last line without newline counts
     commas: int
+    first_line: bytes
 
 
 @dataclass
@@ -60,16 +63,28 @@ class SourceFile:
     file_date: date | None
     unit_folder: str | None
     _scan_result: Scan | None = field(default=None, repr=False)
+    # a small file's bytes, kept from the scan until it is landed (one read per file)
+    _held: bytes | None = field(default=None, repr=False)
 
-    def scan(self) -> Scan:
-        """One streaming pass: hash, size, encoding, and whether a straight COPY can read it."""
+    def scan(self, hold: bool = False) -> Scan:
+        """One streaming pass: hash, size, encoding, and whether a straight COPY can read it.
+
+        With `hold`, a file smaller than one block keeps its bytes for `copy_blocks`.
+        """
         if self._scan_result is None:
             sha, size, utf8, binary, nfc = hashlib.sha256(), 0, True, False, True
             plain, crs, crlfs, newlines, commas = True, 0, 0, 0, 0
             tail, last_char = b"", ""
             decoder = codecs.getincrementaldecoder("utf-8")()
+            first_line = b""
             with open(self.path, "rb") as stream:
-                while block := stream.read(BLOCK):
+                # a small file is read in one call of its own size, not a BLOCK buffer
+                want = min(BLOCK, os.fstat(stream.fileno()).st_size + 1)
+                while block := stream.read(want):
+                    if size == 0:
+                        first_line = block.split(b"\n", 1)[0]
+                        if hold and len(block) < want:
+                            self._held = block
                     if size == 0 and b"\x00" in block[:4096]:
                         binary = True
                     sha.update(block)
@@ -100,7 +115,7 @@ class SourceFile:
             lines = newlines + (1 if size and not tail.endswith(b"\n") else 0)
             self._scan_result = Scan(
                 sha.hexdigest(), size, encoding, nfc and utf8, plain and crs == crlfs,
-                lines, commas,
+                lines, commas, first_line,
             )  # fmt: skip
         return self._scan_result
 
@@ -135,29 +150,38 @@ def copy_plan(file: SourceFile, columns: dict[str, str], required: set[str]) -> 
     """
     if file.path.suffix.lower() != ".csv":
         return None
-    scan = file.scan()
+    scan = file.scan(hold=True)
     if scan.encoding is None or not scan.plain or scan.lines < 1:
+        file._held = None
         return None
-    with open(file.path, "rb") as stream:
-        first = stream.readline().rstrip(b"\r\n")
-    try:
-        header = first.decode("utf-8-sig" if scan.encoding == "utf-8" else scan.encoding)
-    except UnicodeDecodeError:
-        return None
-    wanted = {header_key(h): name for h, name in columns.items()}
-    names = tuple(wanted.get(header_key(cell)) for cell in header.split(","))
-    if None in names or len(set(names)) != len(names) or not required <= set(names):
-        return None
-    if scan.commas != (len(names) - 1) * scan.lines:
+    names = _header_names(scan.first_line, scan.encoding, tuple(columns.items()))
+    if names is None or not required <= set(names) or scan.commas != (len(names) - 1) * scan.lines:
+        file._held = None
         return None
     return CopyPlan(names, scan.encoding, scan.lines - 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _header_names(first_line: bytes, encoding: str, columns: tuple) -> tuple[str, ...] | None:
+    """A plain header's canonical names, or None if a cell is unknown or repeated.
+
+    Cached: a source's thousands of files mostly share a handful of header lines.
+    """
+    try:
+        header = first_line.rstrip(b"\r").decode("utf-8-sig" if encoding == "utf-8" else encoding)
+    except UnicodeDecodeError:
+        return None
+    wanted = {header_key(h): name for h, name in columns}
+    names = tuple(wanted.get(header_key(cell)) for cell in header.split(","))
+    return None if None in names or len(set(names)) != len(names) else names
 
 
 def copy_blocks(file: SourceFile, plan: CopyPlan, prefix: bytes) -> Iterator[bytes]:
     """The file's records as UTF-8 NFC CSV lines, each led by `prefix`, header dropped."""
     scan = file.scan()
     recode = scan.encoding != "utf-8" or not scan.nfc
-    with open(file.path, "rb") as stream:
+    held, file._held = file._held, None
+    with io.BytesIO(held) if held is not None else open(file.path, "rb") as stream:
         stream.readline()
         rest = b""
         while True:
@@ -238,14 +262,24 @@ def discover_unit_files(root: Path) -> list[tuple[Path, str | None, date | None]
     found = []
     if not root.is_dir():
         raise FileNotFoundError(f"source folder not found: {root}")
-    for unit_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
+    for unit_dir in _entries(root, dirs=True):
         if not UNIT_FOLDER.match(unit_dir.name):
             continue
-        for file in sorted(unit_dir.iterdir()):
+        for file in _entries(Path(unit_dir.path), dirs=False):
             match = FILE_NAME.match(file.name)
-            if file.is_file() and match:
-                found.append((file, unit_dir.name, _parse_iso_date(match.group(1))))
+            if match:
+                found.append((Path(file.path), unit_dir.name, _parse_iso_date(match.group(1))))
     return found
+
+
+def _entries(folder: Path, *, dirs: bool) -> list[os.DirEntry]:
+    """A folder's sub-folders or files by name; symbolic links are never followed."""
+    with os.scandir(folder) as scan:
+        chosen = [
+            e for e in scan
+            if (e.is_dir(follow_symlinks=False) if dirs else e.is_file(follow_symlinks=False))
+        ]  # fmt: skip
+    return sorted(chosen, key=lambda e: e.name)
 
 
 def discover_dated_files(root: Path) -> list[tuple[Path, None, date | None]]:
@@ -253,10 +287,10 @@ def discover_dated_files(root: Path) -> list[tuple[Path, None, date | None]]:
     if not root.is_dir():
         raise FileNotFoundError(f"source folder not found: {root}")
     found = []
-    for file in sorted(root.iterdir()):
+    for file in _entries(root, dirs=False):
         match = FILE_NAME.match(file.name)
-        if file.is_file() and not file.is_symlink() and match:
-            found.append((file, None, _parse_iso_date(match.group(1))))
+        if match:
+            found.append((Path(file.path), None, _parse_iso_date(match.group(1))))
     return found
 
 
