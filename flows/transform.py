@@ -14,7 +14,17 @@ DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 
 # Marts dbt builds in the staging schema; publish copies them into `marts`.
 BUILD_SCHEMA = "cchc_build"
-MARTS = ["dim_unit", "fct_dossier", "dossier_timeliness", "dossier_due_date_audit"]
+MARTS = [
+    "dim_unit",
+    "fct_dossier",
+    "dossier_timeliness",
+    "dossier_due_date_audit",
+    "task_overdue_by_department",
+    "digitization",
+    "service_index_766",
+    "apology_letters",
+    "apology_letters_by_unit",
+]
 
 
 class TransformError(RuntimeError):

@@ -1,21 +1,27 @@
 -- Reporting periods (month, quarter, year) from the period holding the first
--- received date in the data up to the period holding the as-of date, with
--- the period end and the evaluation date E = least(period end, as-of).
+-- date in the data (dossier received, task deadline, document issued) up to
+-- the period holding the as-of date, with the period end and the evaluation
+-- date E = least(period end, as-of).
 {%- set as_of = as_of_date(var('as_of')) %}
 with recursive
 
-dossiers as (
+dated as (
 
-    select * from {{ ref('int_dossier__latest_state') }}
+    -- every dated fact a mart counts: dossiers received, tasks due, documents issued
+    select cast(received_at as date) as fact_date from {{ ref('int_dossier__latest_state') }}
+    union all
+    select deadline_on from {{ ref('int_task__latest_state') }}
+    union all
+    select issued_on from {{ ref('stg_raw__document_log') }}
 
 ),
 
 bounds as (
 
     select
-        {{ period_start_of('month', 'min(cast(dossiers.received_at as date))') }} as first_month,
+        {{ period_start_of('month', 'min(dated.fact_date)') }} as first_month,
         {{ period_start_of('month', as_of) }} as last_month
-    from dossiers
+    from dated
 
 ),
 

@@ -1,7 +1,7 @@
 -- Ancestor closure for rollups: every unit paired with itself (depth 0) and
 -- with each unit above it (commune -> district -> province, department ->
--- its parent ...). Dossier unit codes missing from the unit list are added
--- as units of their own, so their dossiers still count for themselves.
+-- its parent ...). Unit codes of dossiers, tasks or documents missing from
+-- the unit list are added as units of their own, so they still count.
 --
 -- A code the official list holds in several versions (a code reused after
 -- the 2025 reorganisation, e.g. a legacy commune under its district and the
@@ -47,14 +47,22 @@ parent_links as (
 
 ),
 
-unknown_dossier_units as (
+unknown_units as (
 
+    -- codes that dossiers, tasks or documents name but no unit list holds
     select distinct
-        cast(dossiers.unit_code as {{ dbt.type_string() }}) as unit_code
-    from {{ ref('int_dossier__latest_state') }} as dossiers
+        cast(named.unit_code as {{ dbt.type_string() }}) as unit_code
+    from (
+        select unit_code from {{ ref('int_dossier__latest_state') }}
+        union all
+        select department_code as unit_code from {{ ref('int_task__latest_state') }}
+        union all
+        select unit_code from {{ ref('stg_raw__document_log') }}
+    ) as named
     left join units
-        on dossiers.unit_code = units.unit_code
+        on named.unit_code = units.unit_code
     where units.unit_code is null
+        and named.unit_code is not null
 
 ),
 
@@ -68,9 +76,9 @@ all_units as (
     union all
 
     select
-        unknown_dossier_units.unit_code,
+        unknown_units.unit_code,
         false as is_known_unit
-    from unknown_dossier_units
+    from unknown_units
 
 ),
 
