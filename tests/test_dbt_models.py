@@ -30,6 +30,11 @@ MARTS = {
     "fct_dossier": "dossier_key",
     "dossier_timeliness": "period_grain, period_start, unit_code",
     "dossier_due_date_audit": "dossier_key",
+    "task_overdue_by_department": "period_grain, period_start, department_code",
+    "digitization": "period_grain, period_start, unit_code",
+    "service_index_766": "period_grain, period_start, unit_code, indicator_code",
+    "apology_letters": "dossier_key",
+    "apology_letters_by_unit": "period_grain, period_start, unit_code",
 }
 # Staging views of the raw logs that have no mart yet: compared between the engines too.
 STAGED = ["stg_raw__task_log", "stg_raw__document_log"]

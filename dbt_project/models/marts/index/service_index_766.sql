@@ -1,5 +1,5 @@
 -- Decision 766 service index per unit and period (DOMAIN.md §7): one row per
--- indicator of the seed `service_index_766`, and a summary row
+-- indicator of the seed `service_index_766_weights`, and a summary row
 -- (indicator_code 'total'). An indicator with a feed takes its rate from
 -- dossier_timeliness or digitization and scores rate x max / threshold,
 -- capped at max (2 decimals, half-up); one without a feed, or whose rate is
@@ -10,7 +10,7 @@ with
 
 indicators as (
 
-    select * from {{ ref('service_index_766') }}
+    select * from {{ ref('service_index_766_weights') }}
 
 ),
 
