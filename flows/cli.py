@@ -39,7 +39,12 @@ def default_report_dir(warehouse: Warehouse) -> Path:
 
 
 def run_pipeline(
-    sources: Path, warehouse_url: str, as_of: date, report_dir: Path | None, quiet: bool = False
+    sources: Path,
+    warehouse_url: str,
+    as_of: date,
+    report_dir: Path | None,
+    quiet: bool = False,
+    full_refresh: bool = False,
 ):
     """Run the nightly flow; return its summary or raise with a one-line reason."""
     from flows.load import new_run_id
@@ -57,6 +62,7 @@ def run_pipeline(
         as_of=as_of.isoformat(),
         report_dir=str(Path(out).resolve()),
         run_id=new_run_id(),
+        full_refresh=full_refresh,
     )
 
 
@@ -84,6 +90,9 @@ def run(
     report_dir: Annotated[
         Path | None, typer.Option(help="Where to write the report", envvar="CCHC_REPORT_DIR")
     ] = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Rebuild every model whole, not incrementally")
+    ] = False,
 ):
     """One complete refresh: extract, validate, load, transform, publish, report."""
     if sources is None:
@@ -92,7 +101,7 @@ def run(
         _fail("no warehouse: pass --warehouse URL or set CCHC_WAREHOUSE_URL", 2)
     day = _parse_date(as_of)
     try:
-        summary = run_pipeline(sources, warehouse, day, report_dir)
+        summary = run_pipeline(sources, warehouse, day, report_dir, full_refresh=full_refresh)
     except (SourcesFileError, WarehouseError) as exc:
         _fail(str(exc))
     except Exception as exc:  # the flow's own failure: report its first line, exit non-zero

@@ -55,8 +55,9 @@ def extract_load_source(
 
 
 @task
-def build_marts(warehouse_url: str, as_of: str, run_id: str) -> int:
-    return len(transform.build(Warehouse.from_url(warehouse_url), as_of, run_id))
+def build_marts(warehouse_url: str, as_of: str, run_id: str, full_refresh: bool = False) -> int:
+    warehouse = Warehouse.from_url(warehouse_url)
+    return len(transform.build(warehouse, as_of, run_id, full_refresh=full_refresh))
 
 
 @task
@@ -72,7 +73,12 @@ def write_report(warehouse_url: str, as_of: str, run_id: str, report_dir: str) -
 
 @flow(name="cchc-nightly", log_prints=True)
 def nightly(
-    sources_file: str, warehouse_url: str, as_of: str, report_dir: str, run_id: str
+    sources_file: str,
+    warehouse_url: str,
+    as_of: str,
+    report_dir: str,
+    run_id: str,
+    full_refresh: bool = False,
 ) -> RunSummary:
     logger = get_run_logger()
     sources = load_sources_file(Path(sources_file))
@@ -108,7 +114,7 @@ def nightly(
             result["rows_loaded"],
             result["rows_quarantined"],
         )
-    nodes = timed("transform", build_marts, warehouse_url, as_of, run_id)
+    nodes = timed("transform", build_marts, warehouse_url, as_of, run_id, full_refresh)
     logger.info("dbt built %d nodes", nodes)
     summary.published = timed("publish", publish_marts, warehouse_url)
     summary.report_path = timed("report", write_report, warehouse_url, as_of, run_id, report_dir)

@@ -29,4 +29,23 @@ def publish(warehouse: Warehouse, marts: list[str] = MARTS) -> dict[str, int]:
             conn.execute(f"delete from marts.{mart}")
             conn.execute(f"insert into marts.{mart} select * from {BUILD_SCHEMA}.{mart}")
             counts[mart] = conn.fetchall(f"select count(*) from marts.{mart}")[0][0]
+            if warehouse.kind == "postgres":
+                _copy_comments(conn, f"{BUILD_SCHEMA}.{mart}", f"marts.{mart}")
     return counts
+
+
+def _quoted(text: str | None) -> str:
+    return "null" if text is None else "'" + text.replace("'", "''") + "'"
+
+
+def _copy_comments(conn, source: str, target: str) -> None:
+    """The bilingual descriptions dbt wrote on the built table, onto the published one
+    (BI tools show them beside each column)."""
+    table = conn.fetchall("select obj_description(%s::regclass, 'pg_class')", [source])[0][0]
+    conn.execute(f"comment on table {target} is {_quoted(table)}")
+    for column, text in conn.fetchall(
+        "select attname, col_description(attrelid, attnum) from pg_attribute "
+        "where attrelid = %s::regclass and attnum > 0 and not attisdropped",
+        [source],
+    ):
+        conn.execute(f'comment on column {target}."{column}" is {_quoted(text)}')

@@ -150,6 +150,14 @@ REFERENCE_VERSIONS = {
     "loaded_at": "timestamp not null",
 }
 
+# What the last successful dbt build was built from (flows.transform): when the project
+# or the reference data differ, incremental models are rebuilt whole.
+BUILD_STATE = {
+    "fingerprint": "varchar not null",
+    "run_id": "varchar not null",
+    "built_at": "timestamp not null",
+}
+
 TABLES = {
     "dossier_log": DOSSIER_LOG,
     "task_log": TASK_LOG,
@@ -162,6 +170,7 @@ TABLES = {
     "ref_admin_units": REF_ADMIN_UNITS,
     "ref_calendar": REF_CALENDAR,
     "reference_versions": REFERENCE_VERSIONS,
+    "build_state": BUILD_STATE,
 }
 
 

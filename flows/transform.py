@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
+from flows.raw_schema import RAW_SCHEMA as RAW
 from flows.warehouse import Warehouse
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
@@ -24,6 +27,9 @@ MARTS = [
     "service_index_766",
     "apology_letters",
     "apology_letters_by_unit",
+    "dossier_timeliness_current_units",
+    "digitization_current_units",
+    "apology_letters_by_unit_current_units",
 ]
 
 
@@ -94,12 +100,48 @@ def run_dbt(
 
 
 def build(
-    warehouse: Warehouse, as_of: str, run_id: str, work_dir: Path | None = None
+    warehouse: Warehouse,
+    as_of: str,
+    run_id: str,
+    work_dir: Path | None = None,
+    *,
+    full_refresh: bool = False,
 ) -> list[dict]:
-    """Seeds, models and data tests; unit tests check code, so the test suite runs them."""
-    return run_dbt(
+    """Seeds, models and data tests; unit tests check code, so the test suite runs them.
+
+    Incremental models take only what changed since the last build, unless the dbt
+    project or the reference data changed since (or `full_refresh`): then everything
+    is rebuilt, so a night's result never depends on how it was reached.
+    """
+    fingerprint = _fingerprint(warehouse)
+    with warehouse.connect() as conn:
+        last = conn.fetchall(f"select fingerprint from {RAW}.build_state")
+    whole = full_refresh or not last or last[0][0] != fingerprint
+    nodes = run_dbt(
         warehouse,
-        ["build", "--exclude-resource-type", "unit_test"],
+        ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if whole else [])],
         {"as_of": as_of, "run_id": run_id},
         work_dir,
     )
+    with warehouse.transaction() as conn:
+        conn.execute(f"delete from {RAW}.build_state")
+        conn.execute(
+            f"insert into {RAW}.build_state values (%s, %s, %s)",
+            [fingerprint, run_id, datetime.now()],
+        )
+    return nodes
+
+
+def _fingerprint(warehouse: Warehouse) -> str:
+    """The dbt project's files and the reference data's versions, hashed together."""
+    digest = hashlib.sha256()
+    for path in sorted(DBT_PROJECT.rglob("*")):
+        if path.is_file() and not {"target", "logs"} & set(path.relative_to(DBT_PROJECT).parts):
+            digest.update(path.relative_to(DBT_PROJECT).as_posix().encode())
+            digest.update(path.read_bytes())
+    with warehouse.connect() as conn:
+        for row in conn.fetchall(
+            f"select table_name, content_sha256 from {RAW}.reference_versions order by 1"
+        ):
+            digest.update("|".join(row).encode())
+    return digest.hexdigest()

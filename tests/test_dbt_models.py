@@ -35,6 +35,9 @@ MARTS = {
     "service_index_766": "period_grain, period_start, unit_code, indicator_code",
     "apology_letters": "dossier_key",
     "apology_letters_by_unit": "period_grain, period_start, unit_code",
+    "dossier_timeliness_current_units": "period_grain, period_start, unit_code",
+    "digitization_current_units": "period_grain, period_start, unit_code",
+    "apology_letters_by_unit_current_units": "period_grain, period_start, unit_code",
 }
 # Staging views of the raw logs that have no mart yet: compared between the engines too.
 STAGED = ["stg_raw__task_log", "stg_raw__document_log"]
@@ -299,6 +302,8 @@ def duckdb_marts(tmp_path_factory):
             "columns": {mart: _columns(fetchall, mart) for mart in MARTS},
             "staged": _fetch_staged(fetchall),
             "staged_columns": {v: _columns(fetchall, v, "cchc_staging") for v in STAGED},
+            "work": work,
+            "path": path,
         }
     finally:
         con.close()
@@ -558,3 +563,37 @@ def test_dbt_build_on_postgres_matches_duckdb(postgres_marts, duckdb_marts):
     assert postgres_marts["staged_columns"] == duckdb_marts["staged_columns"]
     for view in STAGED:
         assert postgres_marts["staged"][view] == duckdb_marts["staged"][view], view
+
+
+def test_docs_generate_offline_and_every_mart_column_is_described_in_both_languages(
+    duckdb_marts,
+):
+    """`dbt docs generate` works without a network; every mart and every one of its
+    columns carries a Vietnamese / English description."""
+    from dbt.cli.main import dbtRunner
+
+    work = duckdb_marts["work"]
+    args = [
+        "docs", "generate",
+        "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
+        "--target", "duckdb", "--target-path", str(work / "docs"),
+        "--log-path", str(work / "logs"), "--vars", json.dumps({"as_of": AS_OF}), "--quiet",
+    ]  # fmt: skip
+    with _env({"CCHC_DUCKDB_PATH": str(duckdb_marts["path"]),
+               "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):  # fmt: skip
+        outcome = dbtRunner().invoke(args)
+    assert outcome.success, outcome.exception
+    assert (work / "docs" / "index.html").is_file()
+    manifest = json.loads((work / "docs" / "manifest.json").read_text())
+    catalog = json.loads((work / "docs" / "catalog.json").read_text())
+    described = {
+        n["name"]: n for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["name"] in MARTS
+    }  # fmt: skip
+    assert set(described) == set(MARTS)
+    for name, node in described.items():
+        assert " / " in node["description"], f"{name}: needs a Vietnamese / English description"
+        built = catalog["nodes"][node["unique_id"]]["columns"]
+        for column in built:
+            text = node["columns"].get(column, {}).get("description", "")
+            assert " / " in text, f"{name}.{column}: needs a Vietnamese / English description"

@@ -16,11 +16,32 @@
 -- whole days), moved to the next working day when that is not one; due at
 -- 17:00. Unknown procedure, unknown day type or a date outside the
 -- calendar: NULL.
+--
+-- Incremental: a nightly build recomputes only the dossiers int_dossier__latest_state
+-- re-ranked since this model's last build (its loaded_through is newer); a dossier
+-- gone from the latest state is deleted afterwards. A change of the catalogue or
+-- the calendar changes the project fingerprint: the pipeline then rebuilds whole.
+{{
+    config(
+        materialized='incremental',
+        unique_key='dossier_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=(
+            "delete from {{ this }} as built where not exists (select 1 from"
+            " {{ ref('int_dossier__latest_state') }} as latest"
+            " where md5(latest.unit_code || '|' || latest.dossier_code) = built.dossier_key)"
+        ),
+    )
+}}
 with
 
 dossiers as (
 
     select * from {{ ref('int_dossier__latest_state') }}
+    {% if is_incremental() %}
+    where loaded_through > (select max(loaded_through) from {{ this }})
+    {% endif %}
 
 ),
 
@@ -196,7 +217,8 @@ final as (
         is_timeliness_eligible,
         processing_days,
         day_type,
-        versions_seen
+        versions_seen,
+        loaded_through
     from with_legal_due
 
 )

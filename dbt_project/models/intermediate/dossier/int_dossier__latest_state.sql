@@ -2,30 +2,105 @@
 -- state. The latest updated_at wins (a missing updated_at ranks lowest);
 -- ties go to the later file date, then the later file path (byte order),
 -- then the higher row number.
+--
+-- Incremental: a nightly build re-ranks only the dossiers with a row loaded
+-- since the last build (loaded_through) or whose winning row's file was
+-- replaced, using all of their rows; a dossier left with no row at all is
+-- deleted afterwards. The pipeline rebuilds it whole when the project or the
+-- reference data changed (flows.transform).
+{{
+    config(
+        materialized='incremental',
+        unique_key=['unit_code', 'dossier_code'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=(
+            "delete from {{ this }} as built where not exists (select 1 from"
+            " {{ ref('stg_raw__loaded_files') }} as files"
+            " where files.source_name = built.source_name"
+            " and files.file_path = built.file_path"
+            " and files.load_id = built.load_id)"
+        ),
+    )
+}}
 with
+
+loaded_files as (
+
+    select * from {{ ref('stg_raw__loaded_files') }}
+
+),
 
 dossier_log as (
 
-    select * from {{ ref('stg_raw__dossier_log') }}
+    select
+        log.*,
+        loaded_files.loaded_at
+    from {{ ref('stg_raw__dossier_log') }} as log
+    inner join loaded_files
+        on loaded_files.source_name = log.source_name
+        and loaded_files.file_path = log.file_path
+        and loaded_files.load_id = log.load_id
 
 ),
+
+{% if is_incremental() %}
+
+touched as (
+
+    select log.unit_code, log.dossier_code
+    from dossier_log as log
+    where log.loaded_at > (select max(loaded_through) from {{ this }})
+
+    union
+
+    -- the file holding a dossier's winning row was replaced or removed
+    select built.unit_code, built.dossier_code
+    from {{ this }} as built
+    left join loaded_files
+        on loaded_files.source_name = built.source_name
+        and loaded_files.file_path = built.file_path
+        and loaded_files.load_id = built.load_id
+    where loaded_files.load_id is null
+
+),
+
+candidates as (
+
+    select dossier_log.*
+    from dossier_log
+    inner join touched
+        on touched.unit_code = dossier_log.unit_code
+        and touched.dossier_code = dossier_log.dossier_code
+
+),
+
+{% else %}
+
+candidates as (
+
+    select * from dossier_log
+
+),
+
+{% endif %}
 
 ranked as (
 
     select
-        dossier_log.*,
+        candidates.*,
         row_number() over (
-            partition by dossier_log.unit_code, dossier_log.dossier_code
+            partition by candidates.unit_code, candidates.dossier_code
             order by
-                dossier_log.updated_at desc nulls last,
-                dossier_log.file_date desc nulls last,
-                {{ binary_sort('dossier_log.file_path') }} desc,
-                dossier_log.source_row_number desc
+                candidates.updated_at desc nulls last,
+                candidates.file_date desc nulls last,
+                {{ binary_sort('candidates.file_path') }} desc,
+                candidates.source_row_number desc
         ) as version_rank,
         count(*) over (
-            partition by dossier_log.unit_code, dossier_log.dossier_code
+            partition by candidates.unit_code, candidates.dossier_code
         ) as versions_seen
-    from dossier_log
+    from candidates
 
 ),
 
@@ -54,7 +129,8 @@ final as (
         file_path,
         file_date,
         source_row_number,
-        load_id
+        load_id,
+        (select max(loaded_at) from loaded_files) as loaded_through
     from ranked
     where version_rank = 1
 
