@@ -241,10 +241,9 @@ def test_a_commune_that_absorbed_two_others_carries_their_three_histories(runs):
             "from marts.dossier_timeliness_current_units where unit_code = '11647' order by 1, 2"
         )
         assert len(current) and (legacy.merged_units == 3).all()
+
         def rows(frame):
-            return [
-                (r[0], str(r[1])[:10], *(int(v) for v in r[2:])) for r in frame.values.tolist()
-            ]
+            return [(r[0], str(r[1])[:10], *(int(v) for v in r[2:])) for r in frame.values.tolist()]
 
         assert rows(legacy) == rows(current)
         gone = warehouse.query_df(
