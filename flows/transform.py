@@ -123,6 +123,8 @@ def build(
         {"as_of": as_of, "run_id": run_id},
         work_dir,
     )
+    if last and last[0][0] == fingerprint:
+        return nodes  # a rerun on the same project and reference data writes nothing
     with warehouse.transaction() as conn:
         conn.execute(f"delete from {RAW}.build_state")
         conn.execute(
