@@ -2,16 +2,19 @@
 
     .venv/bin/python bench/load_2m.py [--dossiers 1000000] [--pg postgresql://...]
 
-Generates about 2,000,000 dossier log rows with the simulator (daily files per unit,
-and the same rows as one CSV), then times, on this machine, in this run:
-- PostgreSQL `\\copy` of the single CSV into a table of text columns (the floor);
+Generates about 2,000,000 dossier log rows with the simulator, as one CSV, as one
+history file per unit (the same bytes, with a header each) and as daily files per unit
+(the nightly layout: tens of thousands of small files). Then times, on this machine, in
+this run:
+- PostgreSQL `\\copy` of the one CSV into a table of text columns, and into a table typed
+  as the contract's columns (dates parsed, DMY): the floors;
 - cchc's loader (`flows.load.load_file_source`) into a fresh PostgreSQL database, in a
-  child process whose peak memory is measured: whole (hash, land the text with COPY,
-  type and validate set-based, write raw, quarantine and flags, commit) and its land
-  step alone (`*_land_step`: files -> text rows in the warehouse);
-- DuckDB `read_csv` of the single CSV, and cchc's loader into DuckDB;
-- pandas `read_csv` + `DataFrame.to_sql` of a 50,000-row slice (rows/s).
-Prints rows per second and the ratio of each to its floor; `--json` keeps the figures.
+  child process whose peak memory is measured, on the history files and on the daily
+  files: whole (read and hash each file, land it in DuckDB, type and validate it
+  set-based, write raw rows, quarantine and flags with COPY, commit);
+- DuckDB `read_csv` of the one CSV into a table (its floor), and cchc's loader into DuckDB;
+- pandas `read_csv` + `DataFrame.to_sql` of a 20,000-row slice (rows/s).
+Prints rows per second and the ratio of each to its floors; `--json` keeps the figures.
 Not a test: it prints what it measured, nothing is asserted.
 """
 
@@ -34,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from flows.simulate_scale import generate_dossiers  # noqa: E402
-from flows.sources.dossier_files import COLUMNS  # noqa: E402
+from flows.sources.dossier_files import COLUMNS, TYPES  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
@@ -51,8 +54,7 @@ seconds = time.perf_counter() - started
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "rows_read": result.rows_read,
                   "rows_loaded": result.rows_loaded, "peak_mb": peak_mb,
-                  "land_seconds": result.seconds["land"],
-                  "refine_seconds": result.seconds["refine"]}))
+                  "steps": result.seconds}))
 """
 
 
@@ -83,12 +85,52 @@ def _loader(url: str, sources: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _split_by_unit(single: Path, out: Path) -> Path:
+    """The one CSV as one history file per unit (<unit>/<last day>.csv), same rows."""
+    files: dict[bytes, object] = {}
+    root = out / "dossiers"
+    with open(single, "rb") as stream:
+        header = stream.readline()
+        for line in stream:
+            unit = line.split(b",", 2)[1]
+            target = files.get(unit)
+            if target is None:
+                (root / unit.decode()).mkdir(parents=True, exist_ok=True)
+                target = files[unit] = open(root / unit.decode() / "2024-12-31.csv", "wb")  # noqa: SIM115
+                target.write(header)
+            target.write(line)
+    for target in files.values():
+        target.close()
+    sources = out / "sources.yml"
+    sources.write_text(
+        "sources:\n  - name: dossiers\n    kind: dossier_files\n    path: dossiers\n"
+    )
+    return sources
+
+
+SQL_TYPES = {"text": "varchar", "unit": "varchar", "datetime": "timestamp",
+             "integer": "integer", "amount": "varchar"}  # fmt: skip
+
+
+def _pg_floor(admin: str, single: Path, columns: str, datestyle: bool) -> float:
+    url = _database(admin)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"create table copy_floor ({columns})")
+    command = ["psql", url, "-q"]
+    if datestyle:
+        command += ["-c", "set datestyle = 'ISO, DMY'"]
+    command += ["-c", f"\\copy copy_floor from '{single}' with (format csv, header true)"]
+    seconds = _timed(lambda: subprocess.run(command, check=True))
+    _drop(admin, url)
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dossiers", type=int, default=1_000_000)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--work", type=Path, default=None)
-    parser.add_argument("--naive-rows", type=int, default=50_000, help="pandas to_sql slice")
+    parser.add_argument("--naive-rows", type=int, default=20_000, help="pandas to_sql slice")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="cchc-bench-"))
@@ -97,52 +139,40 @@ def main() -> None:
     print(f"generating {args.dossiers:,} dossiers into {work} ...", flush=True)
     daily = generate_dossiers(work / "daily", dossiers=args.dossiers, seed=11)
     single = generate_dossiers(work / "single", dossiers=args.dossiers, seed=11, single_file=True)
+    history = _split_by_unit(single, work / "history")
     with open(single, encoding="utf-8") as stream:
         rows = sum(1 for _ in stream) - 1
-    print(f"{rows:,} rows, {single.stat().st_size / 1e6:,.0f} MB as one CSV", flush=True)
+    daily_files = sum(1 for p in (daily.parent / "dossiers").rglob("*.csv"))
+    print(f"{rows:,} rows, {single.stat().st_size / 1e6:,.0f} MB as one CSV; "
+          f"{daily_files:,} daily files", flush=True)  # fmt: skip
 
-    # PostgreSQL: the floor, then cchc
-    url = _database(args.pg)
-    text_cols = ", ".join(f'"c{i}" text' for i in range(len(COLUMNS)))
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"create table copy_floor ({text_cols})")
-    seconds = _timed(
-        lambda: subprocess.run(
-            [
-                "psql",
-                url,
-                "-q",
-                "-c",
-                f"\\copy copy_floor from '{single}' with (format csv, header true)",
-            ],
-            check=True,
-        )  # fmt: skip
-    )
-    figures["pg_copy"] = {"rows": rows, "seconds": seconds}
-    _drop(args.pg, url)
-    url = _database(args.pg)
-    loaded = _loader(url, daily)
-    figures["pg_cchc"] = {"rows": loaded["rows_read"], **loaded}
-    figures["pg_cchc_land_step"] = {"rows": loaded["rows_read"], "seconds": loaded["land_seconds"]}
-    _drop(args.pg, url)
+    # PostgreSQL: the floors, then cchc on the same rows in both layouts
+    text_columns = ", ".join(f'"c{i}" text' for i in range(len(COLUMNS)))
+    typed_columns = ", ".join(f"{name} {SQL_TYPES[TYPES[name]]}" for name in COLUMNS.values())
+    floor = _pg_floor(args.pg, single, text_columns, datestyle=False)
+    figures["pg_copy_text"] = {"rows": rows, "seconds": floor}
+    floor = _pg_floor(args.pg, single, typed_columns, datestyle=True)
+    figures["pg_copy_typed"] = {"rows": rows, "seconds": floor}
+    for layout, sources in (("history", history), ("daily", daily)):
+        url = _database(args.pg)
+        loaded = _loader(url, sources)
+        figures[f"pg_cchc_{layout}"] = {"rows": loaded["rows_read"], **loaded}
+        _drop(args.pg, url)
 
-    # DuckDB: read_csv of the same bytes, then cchc
+    # DuckDB: read_csv of the same bytes into a table, then cchc
     import duckdb
 
-    duck = work / "floor.duckdb"
-    with duckdb.connect(str(duck)) as con:
+    with duckdb.connect(str(work / "floor.duckdb")) as con:
+        con.execute("set enable_progress_bar = false")
         seconds = _timed(
             lambda: con.execute(
                 f"create table floor as select * from read_csv('{single}', all_varchar=true)"
             )
         )
     figures["duckdb_read_csv"] = {"rows": rows, "seconds": seconds}
-    loaded = _loader(f"duckdb:///{work / 'cchc.duckdb'}", daily)
-    figures["duckdb_cchc"] = {"rows": loaded["rows_read"], **loaded}
-    figures["duckdb_cchc_land_step"] = {
-        "rows": loaded["rows_read"],
-        "seconds": loaded["land_seconds"],
-    }
+    for layout, sources in (("history", history), ("daily", daily)):
+        loaded = _loader(f"duckdb:///{work / f'cchc_{layout}.duckdb'}", sources)
+        figures[f"duckdb_cchc_{layout}"] = {"rows": loaded["rows_read"], **loaded}
 
     # pandas, naive: read_csv + to_sql of a slice
     import pandas as pd
@@ -160,18 +190,25 @@ def main() -> None:
     engine.dispose()
     _drop(args.pg, url)
 
-    floors = {"pg": figures["pg_copy"], "duckdb": figures["duckdb_read_csv"]}
+    rate = {name: f["rows"] / f["seconds"] for name, f in figures.items()}
     print()
-    print(f"{'method':<32}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'vs floor':>10}{'peak MB':>9}")
+    print(f"{'method':<24}{'rows':>11}{'seconds':>9}{'rows/s':>10}"
+          f"{'/ text':>8}{'/ typed':>8}{'/ duckdb':>9}{'peak MB':>9}")  # fmt: skip
     for name, f in figures.items():
-        f["rows_per_second"] = f["rows"] / f["seconds"]
-        floor = floors["duckdb" if name.startswith("duckdb") else "pg"]
-        f["ratio_to_floor"] = f["rows_per_second"] / (floor["rows"] / floor["seconds"])
+        f["rows_per_second"] = rate[name]
+        f["vs_pg_copy_text"] = rate[name] / rate["pg_copy_text"]
+        f["vs_pg_copy_typed"] = rate[name] / rate["pg_copy_typed"]
+        f["vs_duckdb_read_csv"] = rate[name] / rate["duckdb_read_csv"]
         peak = f"{f['peak_mb']:,.0f}" if "peak_mb" in f else ""
         print(
-            f"{name:<32}{f['rows']:>12,}{f['seconds']:>10.1f}{f['rows_per_second']:>12,.0f}"
-            f"{f['ratio_to_floor']:>9.0%}{peak:>9}"
+            f"{name:<24}{f['rows']:>11,}{f['seconds']:>9.1f}{rate[name]:>10,.0f}"
+            f"{f['vs_pg_copy_text']:>8.0%}{f['vs_pg_copy_typed']:>8.0%}"
+            f"{f['vs_duckdb_read_csv']:>9.0%}{peak:>9}"
         )
+    for name, f in figures.items():
+        if "steps" in f:
+            steps = ", ".join(f"{k} {v:.1f}" for k, v in f["steps"].items())
+            print(f"{name}: seconds per step, summed over groups that overlap: {steps}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     if args.work is None:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import itertools
 import logging
+import shutil
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 
@@ -44,7 +47,8 @@ class SourceResult:
     rows_quarantined: int = 0
     rows_flagged: int = 0
     problems: list[str] = field(default_factory=list)
-    # wall time per step: "land" (files -> text rows), "refine" (type, validate, write)
+    # seconds per step, summed over groups: assemble (read, hash, concatenate files),
+    # land (DuckDB reads them), refine (type, validate), export, write (the transaction)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def timed(self, step: str, started: float) -> None:
@@ -65,7 +69,7 @@ FILE_KINDS = {
 }
 
 
-GROUP_BYTES = 64 << 20  # files committed together: one transaction, one validation pass
+GROUP_BYTES = 32 << 20  # files committed together: one transaction, one validation pass
 
 
 def load_file_source(warehouse: Warehouse, source: Source, run_id: str) -> SourceResult:
@@ -73,7 +77,7 @@ def load_file_source(warehouse: Warehouse, source: Source, run_id: str) -> Sourc
 
     Files are committed in groups of about GROUP_BYTES, each group in one transaction
     with its raw.loaded_files rows: a crash loses no committed file and the rerun picks
-    up exactly the files not committed. Big files stream in bounded chunks.
+    up exactly the files not committed. Big files stream in bounded blocks.
     """
     kind = FILE_KINDS[source.kind]
     result = SourceResult(source.name, source.kind)
@@ -86,229 +90,347 @@ def load_file_source(warehouse: Warehouse, source: Source, run_id: str) -> Sourc
                 [source.name],
             )
         )
-    # Only a known path is hashed up front; a new file is hashed while it is landed.
+    # Only a known path is hashed up front; a new file is hashed while it is assembled.
     todo = [f for f in files if f.relative_path not in known or known[f.relative_path] != f.sha256]
     changed = {f.relative_path for f in todo if f.relative_path in known}
     result.files_unchanged = len(files) - len(todo)
-    group: list = []
-    group_bytes = 0
+    groups, group, group_bytes = [], [], 0
     for file in todo:
         group.append(file)
         group_bytes += file.path.stat().st_size
         if group_bytes >= GROUP_BYTES:
-            _load_group(warehouse, source, kind, run_id, group, changed, result)
+            groups.append(group)
             group, group_bytes = [], 0
     if group:
-        _load_group(warehouse, source, kind, run_id, group, changed, result)
+        groups.append(group)
+    with tempfile.TemporaryDirectory(prefix="cchc-load-") as work:
+        batches = (
+            _Batch(source, kind, run_id, g, Path(work) / str(n), changed)
+            for n, g in enumerate(groups)
+        )
+        if warehouse.kind == "duckdb":
+            # the warehouse refines in place; only the Python reading runs ahead
+            for batch in _ahead(_Batch.assemble, batches):
+                with warehouse.transaction() as conn:
+                    batch.refine(conn.raw)
+                    batch.write_duckdb(conn)
+                batch.done(result)
+        else:
+            # three groups in flight: one read in Python, the next refined in a private
+            # DuckDB, the one before taken by PostgreSQL
+            for batch in _ahead(_Batch.refine_for_copy, _ahead(_Batch.assemble, batches)):
+                with warehouse.transaction() as conn:
+                    batch.write_postgres(conn)
+                batch.done(result)
     return result
 
 
-LANDING, FILES, TYPED, FINDINGS, RULES, REJECTED = (
+def _ahead(step, items):
+    """`step(item)` for each item, the next one computed in a thread while the caller
+    works on the current one (DuckDB, hashing and file reads release the GIL)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for item in items:
+            future = pool.submit(step, item)
+            if pending is not None:
+                yield pending.result()
+            pending = future
+        if pending is not None:
+            yield pending.result()
+
+
+# where a group's findings go: critical ones quarantine the row, the rest flag it
+ISSUE_TARGETS = (("quarantine", "= 'critical'"), ("row_flags", "<> 'critical'"))
+
+LANDING, FILES, TYPED, FINDINGS, RULES, REJECTED, REJECTS = (
     "cchc_landing",
     "cchc_files",
     "cchc_typed",
     "cchc_findings",
     "cchc_rules",
     "cchc_rejected",
+    "cchc_rejects",
 )  # temporary tables: one group's working set, gone with its connection
 
 
-class _FastPathFailed(RuntimeError):
-    """A file that looked plain was refused by COPY; the group is redone carefully."""
+class _Batch:
+    """One group of files on its way in: assembled, landed and refined in DuckDB, written.
 
-
-def _load_group(warehouse, source: Source, kind, run_id, files, changed, result) -> None:
-    forget = [f.relative_path for f in files if f.relative_path in changed]
-    try:
-        _land_and_refine(warehouse, source, kind, run_id, files, forget, result, careful=False)
-    except _FastPathFailed as exc:
-        log.warning("source %s: %s; reading this group row by row", source.name, exc.__cause__)
-        _land_and_refine(warehouse, source, kind, run_id, files, forget, result, careful=True)
-
-
-def _land_and_refine(warehouse, source, kind, run_id, files, forget, result, *, careful) -> None:
-    """One group in one transaction: land every file's cells as text, then type and
-    validate them set-based, and write accepted rows, quarantine, flags and loaded_files.
-
-    Plain CSVs stream straight into COPY (their row number is their place in the file);
-    anything else (XLSX, quoting, ragged rows) goes through the careful reader, which
-    numbers rows itself and quarantines the lines it cannot split.
+    Plain CSVs are concatenated, each line led by its file's id, into one CSV per header
+    layout, which DuckDB's reader lands in one parallel pass (row number = place in the
+    file). Anything else (XLSX, quoting, odd encodings, ragged rows) goes through the
+    careful row reader, which numbers rows itself and quarantines lines it cannot split.
     """
-    now = datetime.now()
-    names = list(kind.COLUMNS.values())
-    records, parse_issues, parse_bad = [], [], {}
-    unreadable = 0
-    started = time.perf_counter()
-    with warehouse.transaction() as conn:
-        _forget_files(conn, source.name, kind.TABLE, forget)  # what changed files loaded before
-        numbered = (
-            "ordinal bigint generated always as identity, " if warehouse.kind == "postgres" else ""
-        )
-        text_columns = ", ".join(f"{c} varchar" for c in names)
-        conn.execute(
-            f"create temp table {LANDING} ({numbered}file_id integer not null, "
-            f"row_number integer, {text_columns})"
-        )
 
-        def describe(file_id: int, file, plan) -> dict:
-            record = {
+    def __init__(self, source: Source, kind, run_id: str, files, work: Path, changed):
+        self.source, self.kind, self.files, self.work = source, kind, files, work
+        self.names = list(kind.COLUMNS.values())
+        self.forget = [f.relative_path for f in files if f.relative_path in changed]
+        now = datetime.now()
+        self.records = [
+            {
                 "file_id": file_id,
                 "source_name": source.name,
                 "file_path": file.relative_path,
                 "file_date": pd.Timestamp(file.file_date) if file.file_date else pd.NaT,
                 "unit_folder": file.unit_folder,
-                "file_sha256": file.sha256,
-                "file_bytes": file.size,
-                "encoding": plan.encoding if plan else None,
-                "load_id": f"{run_id}:{file.sha256[:12]}",
+                "encoding": None,
+                "load_id": None,
                 "run_id": run_id,
                 "loaded_at": now,
             }
-            records.append(record)
-            return record
+            for file_id, file in enumerate(files)
+        ]
+        self.run_id = run_id
+        self.layouts: dict[tuple[str, ...], Path] = {}  # header layout -> assembled CSV
+        self.careful: Path | None = None
+        self.parse_issues: list[dict] = []
+        self.parse_bad: dict[int, int] = {}
+        self.unreadable = 0
+        self.counts: dict = {}
+        self.accepted_csv: Path | None = None
+        self.issues: dict[str, pd.DataFrame] = {}
+        self.seconds: dict[str, float] = {}
 
-        def straight(run) -> Iterator[bytes]:
-            for file_id, (file, plan) in run:
-                describe(file_id, file, plan)
-                yield from copy_blocks(file, plan, b"%d," % file_id)
-
-        plans = enumerate((f, None if careful else kind.FORMAT.copy_plan(f)) for f in files)
-        # consecutive plain files with the same header share one COPY
-        for columns, run in itertools.groupby(plans, key=lambda p: p[1][1] and p[1][1].columns):
-            if columns:
-                try:
-                    conn.copy_csv(LANDING, ["file_id", *columns], straight(run))
-                except Exception as exc:
-                    raise _FastPathFailed("a plain-looking file did not COPY") from exc
-                continue
-            for file_id, (file, _) in run:
-                record = describe(file_id, file, None)
-                try:
-                    bad = _land_carefully(conn, kind, file, file_id, names, record)
-                except FileUnreadable as exc:
-                    unreadable += 1
-                    parse_issues.append(
-                        issue(source.name, file.relative_path, None, None, None, exc.value,
-                              exc.rule, exc.message_vi, record["load_id"])
-                    )  # fmt: skip
-                    continue
-                parse_bad[file_id] = len(bad)
-                parse_issues += [
-                    issue(source.name, file.relative_path, n, None, None, line[:500],
-                          "row_unparseable", "Dòng không đọc được (số cột khác dòng tiêu đề).",
-                          record["load_id"])
-                    for n, line in bad
-                ]  # fmt: skip
-        result.timed("land", started)
+    # -- Python: read each file once, hash it, and write what DuckDB will read
+    def assemble(self) -> _Batch:
         started = time.perf_counter()
-        counts = _refine(conn, warehouse, source.name, kind, pd.DataFrame(records))
-        conn.load_frame(f"{RAW}.quarantine", _issue_frame(parse_issues), ISSUE_COLUMNS)
-        for record in records:
-            read, loaded, rejected = counts.get(record["file_id"], (0, 0, 0))
-            bad = parse_bad.get(record["file_id"], 0)
-            record.update(rows_read=read + bad, rows_loaded=loaded, rows_quarantined=rejected + bad)
-            result.rows_read += read + bad
-            result.rows_loaded += loaded
-            result.rows_quarantined += rejected + bad
-        result.rows_flagged += counts.get("flagged", 0)
-        conn.load_frame(f"{RAW}.loaded_files", pd.DataFrame(records), list(raw_schema.LOADED_FILES))
-    result.timed("refine", started)  # the commit included
-    result.files_quarantined += unreadable
-    result.files_loaded += len(files) - unreadable
+        self.work.mkdir(parents=True)
+        outputs: dict[tuple[str, ...], object] = {}
+        careful = []
+        try:
+            for file_id, file in enumerate(self.files):
+                plan = self.kind.FORMAT.copy_plan(file)
+                record = self.records[file_id]
+                record.update(file_sha256=file.sha256, file_bytes=file.size)
+                record["load_id"] = f"{self.run_id}:{file.sha256[:12]}"
+                if plan is None:
+                    careful.append(file_id)
+                    continue
+                record["encoding"] = "utf-8"
+                out = outputs.get(plan.columns)
+                if out is None:
+                    path = self.work / f"layout{len(outputs)}.csv"
+                    self.layouts[plan.columns] = path
+                    out = outputs[plan.columns] = open(path, "wb")  # noqa: SIM115
+                for block in copy_blocks(file, plan, b"%d," % file_id):
+                    out.write(block)
+        finally:
+            for out in outputs.values():
+                out.close()
+        self.careful = self._assemble_carefully(careful, "careful.csv")
+        self.seconds["assemble"] = time.perf_counter() - started
+        return self
 
-
-def _land_carefully(conn, kind, file, file_id: int, names: list[str], record: dict) -> list:
-    """Read `file` row by row (any layout, encoding, quoting) and land its cells."""
-    bad: list = []
-
-    chunks = kind.read_chunks(file)
-    first = next(chunks)  # a file that is no table fails here, before COPY starts
-
-    def blocks():
-        for table in itertools.chain([first], chunks):
-            record["encoding"] = table.encoding
-            bad.extend(table.bad_rows)
-            out = io.StringIO()
+    def _assemble_carefully(self, file_ids: list[int], name: str) -> Path:
+        path = self.work / name
+        with open(path, "w", encoding="utf-8", newline="") as out:
             writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
-            writer.writerows(
-                [file_id, number, *row]
-                for number, row in zip(table.numbers, table.records, strict=True)
+            for file_id in file_ids:
+                file, record = self.files[file_id], self.records[file_id]
+                try:
+                    for table in self.kind.read_chunks(file):
+                        record["encoding"] = table.encoding
+                        self.parse_bad[file_id] = self.parse_bad.get(file_id, 0) + len(
+                            table.bad_rows
+                        )
+                        self.parse_issues += [
+                            issue(self.source.name, file.relative_path, n, None, None,
+                                  line[:500], "row_unparseable",
+                                  "Dòng không đọc được (số cột khác dòng tiêu đề).",
+                                  record["load_id"])
+                            for n, line in table.bad_rows
+                        ]  # fmt: skip
+                        writer.writerows(
+                            [file_id, number, *row]
+                            for number, row in zip(table.numbers, table.records, strict=True)
+                        )
+                except FileUnreadable as exc:
+                    self.unreadable += 1
+                    self.parse_issues.append(
+                        issue(self.source.name, file.relative_path, None, None, None,
+                              exc.value, exc.rule, exc.message_vi, record["load_id"])
+                    )  # fmt: skip
+        return path
+
+    # -- DuckDB: land the assembled text, type it and validate it set-based
+    def refine(self, con) -> None:
+        """Fill this connection's temporary tables TYPED, FINDINGS and REJECTED."""
+        started = time.perf_counter()
+        columns = ", ".join(f"{c} varchar" for c in self.names)
+        con.execute(f"create temp table {LANDING} (file_id integer, row_number integer, {columns})")
+        redo: set[int] = set()
+        for layout, path in self.layouts.items():
+            self._land_csv(con, path, ["file_id", *layout], rejects=True)
+            redo |= {
+                int(line.split(",", 1)[0])
+                for (line,) in con.execute(f"select csv_line from {REJECTS}").fetchall()
+            }
+        if redo:
+            # a plain-looking file whose rows do not all split: read it carefully instead
+            log.warning("source %s: %d file(s) read row by row", self.source.name, len(redo))
+            con.execute(f"delete from {LANDING} where file_id in ({', '.join(map(str, redo))})")
+            path = self._assemble_carefully(sorted(redo), "redo.csv")
+            self._land_csv(con, path, ["file_id", "row_number", *self.names])
+        if self.careful is not None:
+            self._land_csv(con, self.careful, ["file_id", "row_number", *self.names])
+        self.seconds["land"] = time.perf_counter() - started
+        started = time.perf_counter()
+        self.counts = _refine(con, self.source.name, self.kind, pd.DataFrame(self.records))
+        self.seconds["refine"] = time.perf_counter() - started
+
+    def _land_csv(self, con, path: Path, columns: list[str], *, rejects: bool = False) -> None:
+        if not path.exists() or not path.stat().st_size:
+            return
+        types = ", ".join(
+            f"'{c}': '{'INTEGER' if c in ('file_id', 'row_number') else 'VARCHAR'}'"
+            for c in columns
+        )
+        options = (
+            f", store_rejects = true, rejects_table = '{REJECTS}', rejects_scan = '{REJECTS}_scan'"
+            if rejects
+            else ""
+        )
+        con.execute(
+            f"insert into {LANDING} ({', '.join(columns)}) select * from read_csv('{path}', "
+            f"header = false, auto_detect = false, columns = {{{types}}}, delim = ',', "
+            "quote = '\"', escape = '\"', new_line = '\\n', strict_mode = true, "
+            f"null_padding = false, parallel = true{options})"
+        )
+
+    def refine_for_copy(self) -> _Batch:
+        """For PostgreSQL: refine in a private DuckDB, export what COPY reads."""
+        import duckdb
+
+        config = {"memory_limit": "1GB", "temp_directory": str(self.work / "spill")}
+        with duckdb.connect(config=config) as con:
+            con.execute("set enable_progress_bar = false")
+            self.refine(con)
+            started = time.perf_counter()
+            self.accepted_csv = self.work / "accepted.csv"
+            con.execute(
+                f"copy ({self._accepted_select()}) to '{self.accepted_csv}' "
+                "(format csv, header false)"
             )
-            yield out.getvalue().encode("utf-8")
+            for target, severity in ISSUE_TARGETS:
+                self.issues[target] = con.execute(self._issues_select(target, severity)).df()
+            self.seconds["export"] = time.perf_counter() - started
+        return self
 
-    conn.copy_csv(LANDING, ["file_id", "row_number", *names], blocks())
-    return bad
+    def _accepted_select(self) -> str:
+        columns = [c for c in raw_schema.TABLES[self.kind.TABLE] if c != "source_name"]
+        return (
+            f"select '{self.source.name.replace(chr(39), chr(39) * 2)}' as source_name, "
+            f"{', '.join(columns)} from {TYPED} t where not exists (select 1 from {REJECTED} q "
+            "where q.file_id = t.file_id and q.row_number = t.row_number)"
+        )
+
+    def _issues_select(self, target: str, severity: str) -> str:
+        """Quarantine (critical) or flags (the rest, on rows not quarantined) of the group."""
+        name = self.source.name.replace("'", "''")
+        select = (
+            f"select '{name}' as source_name, f.file_path, f.row_number, f.record_code, "
+            "r.column_name, substr(f.value, 1, 500) as value, r.rule, r.message_vi, f.load_id "
+            f"from {FINDINGS} f join {RULES} r on r.rule_no = f.rule_no "
+            f"where r.severity {severity}"
+        )
+        if target == "row_flags":
+            select += (
+                f" and not exists (select 1 from {REJECTED} q "
+                "where q.file_id = f.file_id and q.row_number = f.row_number)"
+            )
+        return select
+
+    # -- the warehouse: everything of the group in the caller's one transaction
+    def write_duckdb(self, conn: Connection) -> None:
+        started = time.perf_counter()
+        _forget_files(conn, self.source.name, self.kind.TABLE, self.forget)
+        columns = ", ".join(raw_schema.TABLES[self.kind.TABLE])
+        conn.execute(f"insert into {RAW}.{self.kind.TABLE} ({columns}) {self._accepted_select()}")
+        for target, severity in ISSUE_TARGETS:
+            conn.execute(
+                f"insert into {RAW}.{target} ({', '.join(ISSUE_COLUMNS)}) "
+                + self._issues_select(target, severity)
+            )
+        self._write_files(conn)
+        self.seconds["write"] = time.perf_counter() - started
+
+    def write_postgres(self, conn: Connection) -> None:
+        started = time.perf_counter()
+        _forget_files(conn, self.source.name, self.kind.TABLE, self.forget)
+        conn.copy_file(
+            f"{RAW}.{self.kind.TABLE}", list(raw_schema.TABLES[self.kind.TABLE]), self.accepted_csv
+        )
+        for target, frame in self.issues.items():
+            conn.load_frame(f"{RAW}.{target}", frame, ISSUE_COLUMNS)
+        self._write_files(conn)
+        self.seconds["write"] = time.perf_counter() - started
+
+    def _write_files(self, conn: Connection) -> None:
+        conn.load_frame(f"{RAW}.quarantine", _issue_frame(self.parse_issues), ISSUE_COLUMNS)
+        for record in self.records:
+            read, loaded, rejected = self.counts.get(record["file_id"], (0, 0, 0))
+            bad = self.parse_bad.get(record["file_id"], 0)
+            record.update(rows_read=read + bad, rows_loaded=loaded, rows_quarantined=rejected + bad)
+        conn.load_frame(
+            f"{RAW}.loaded_files", pd.DataFrame(self.records), list(raw_schema.LOADED_FILES)
+        )
+
+    def done(self, result: SourceResult) -> None:
+        """Count the committed group into the source's result; drop its working files."""
+        shutil.rmtree(self.work, ignore_errors=True)
+        for record in self.records:
+            result.rows_read += record["rows_read"]
+            result.rows_loaded += record["rows_loaded"]
+            result.rows_quarantined += record["rows_quarantined"]
+        result.rows_flagged += self.counts.get("flagged", 0)
+        result.files_quarantined += self.unreadable
+        result.files_loaded += len(self.files) - self.unreadable
+        for step, seconds in self.seconds.items():
+            result.seconds[step] = result.seconds.get(step, 0.0) + seconds
 
 
-def _refine(conn, warehouse, source_name: str, kind, files: pd.DataFrame) -> dict:
-    """Type and validate the landed rows set-based; write what they decide.
+def _refine(con, source_name: str, kind, files: pd.DataFrame) -> dict:
+    """Type and validate the landed rows set-based (TYPED, FINDINGS, REJECTED).
 
     Returns {file_id: (rows read, rows loaded, rows quarantined), "flagged": rows flagged}.
     """
-    if files.empty:
-        return {}
-    dialect = refine.Dialect(warehouse.kind)
-    rules = refine.rules(kind.SUITE, kind, dialect)
-    conn.execute(
-        f"create temp table {FILES} (file_id integer, file_path varchar, file_date date, "
-        "unit_folder varchar, load_id varchar)"
+    rules = refine.rules(kind.SUITE, kind)
+    con.register("cchc_files_frame", files[["file_id", "file_path", "file_date",
+                                             "unit_folder", "load_id"]])  # fmt: skip
+    con.execute(
+        f"create temp table {FILES} as select cast(file_id as integer) as file_id, file_path, "
+        "cast(file_date as date) as file_date, unit_folder, load_id from cchc_files_frame"
     )
-    conn.load_frame(FILES, files, ["file_id", "file_path", "file_date", "unit_folder", "load_id"])
-    conn.execute(
+    con.unregister("cchc_files_frame")
+    con.execute(
         f"create temp table {RULES} (rule_no integer, rule varchar, severity varchar, "
         "column_name varchar, message_vi varchar)"
     )
-    conn.load_frame(
-        RULES,
-        pd.DataFrame(
-            [(r.number, r.rule, r.severity, r.column_name, r.message_vi) for r in rules],
-            columns=["rule_no", "rule", "severity", "column_name", "message_vi"],
-        ),
-        ["rule_no", "rule", "severity", "column_name", "message_vi"],
+    con.executemany(
+        f"insert into {RULES} values (?, ?, ?, ?, ?)",
+        [(r.number, r.rule, r.severity, r.column_name, r.message_vi) for r in rules],
     )
-    analyze = warehouse.kind == "postgres"  # temporary tables get no statistics otherwise
-    if analyze:
-        conn.execute(f"analyze {LANDING}")
-        conn.execute("set local datestyle = 'ISO, DMY'")  # dd/mm/yyyy, as the contract writes
-    typed = refine.typed_select(kind, LANDING, FILES, warehouse.insertion_order, dialect)
-    conn.execute(f"create temp table {TYPED} as {typed}")
-    if analyze:
-        conn.execute(f"analyze {TYPED}")
+    # a view: typing is cheaper to repeat (findings, then the accepted rows) than to store
+    con.execute(f"create temp view {TYPED} as {refine.typed_select(kind, LANDING, FILES)}")
     found = refine.findings_select(TYPED, kind.RECORD_CODE, rules)
-    conn.execute(f"create temp table {FINDINGS} as {found}")
-    conn.execute(
+    con.execute(f"create temp table {FINDINGS} as {found}")
+    con.execute(
         f"create temp table {REJECTED} as select distinct f.file_id, f.row_number "
         f"from {FINDINGS} f join {RULES} r on r.rule_no = f.rule_no where r.severity = 'critical'"
     )
-    shown = "substr(f.value, 1, 500)"
-    for target, severity in (("quarantine", "= 'critical'"), ("row_flags", "<> 'critical'")):
-        conn.execute(
-            f"insert into {RAW}.{target} ({', '.join(ISSUE_COLUMNS)}) "
-            f"select %s, f.file_path, f.row_number, f.record_code, r.column_name, {shown}, "
-            f"r.rule, r.message_vi, f.load_id from {FINDINGS} f "
-            f"join {RULES} r on r.rule_no = f.rule_no where r.severity {severity}"
-            + ("" if target == "quarantine" else f" and not exists (select 1 from {REJECTED} q "
-               "where q.file_id = f.file_id and q.row_number = f.row_number)"),
-            [source_name],
-        )  # fmt: skip
-    columns = [c for c in raw_schema.TABLES[kind.TABLE] if c != "source_name"]
-    conn.execute(
-        f"insert into {RAW}.{kind.TABLE} (source_name, {', '.join(columns)}) "
-        f"select %s, {', '.join(columns)} from {TYPED} t where not exists "
-        f"(select 1 from {REJECTED} q where q.file_id = t.file_id and q.row_number = t.row_number)",
-        [source_name],
-    )
     counts: dict = {}
-    for file_id, read, rejected in conn.fetchall(
-        f"select t.file_id, count(*), count(q.file_id) from {TYPED} t left join {REJECTED} q "
-        "on q.file_id = t.file_id and q.row_number = t.row_number group by t.file_id"
-    ):
+    for file_id, read, rejected in con.execute(
+        f"select r.file_id, r.n, coalesce(q.n, 0) from (select file_id, count(*) as n "
+        f"from {LANDING} group by file_id) r left join (select file_id, count(*) as n "
+        f"from {REJECTED} group by file_id) q on q.file_id = r.file_id"
+    ).fetchall():
         counts[file_id] = (int(read), int(read) - int(rejected), int(rejected))
-    counts["flagged"] = conn.fetchall(
+    counts["flagged"] = con.execute(
         f"select count(*) from (select distinct file_id, row_number from {FINDINGS} f "
         f"where not exists (select 1 from {REJECTED} q where q.file_id = f.file_id "
         "and q.row_number = f.row_number)) x"
-    )[0][0]
+    ).fetchall()[0][0]
     return counts
 
 

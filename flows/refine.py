@@ -1,12 +1,11 @@
-"""Landed text -> typed, validated raw rows, set-based in the warehouse.
+"""Landed text -> typed, validated raw rows, set-based in DuckDB.
 
-The loader lands each file's cells as text (COPY on PostgreSQL, `read_csv` on DuckDB);
-this module writes the SQL that types them and evaluates the Great Expectations suite
-over them in one pass. The suites in `expectations/` stay the specification: each
+The loader lands each group of files' cells as text in a DuckDB connection (the
+warehouse itself, or a private in-memory one when the warehouse is PostgreSQL); this
+module writes the SQL that types them and evaluates the Great Expectations suite over
+them in one pass. The suites in `expectations/` stay the specification: each
 expectation type they use has a SQL form here, and `tests/test_refine.py` checks that
-the warehouse and GX's own engine find the same rows on the same batch.
-
-One SQL text serves both warehouses; only the regex operator and the date parser differ.
+this SQL and GX's own engine find the same rows on the same batch.
 """
 
 from __future__ import annotations
@@ -16,83 +15,54 @@ import re
 from dataclasses import dataclass
 
 from flows import validate
+from flows.sources.common import DATE_FORMATS, YEARS
 
-# The cell as written, trimmed; empty means absent.
-BLANKS = "' ' || chr(9) || chr(160)"
-
-# dd/mm/yyyy[ HH:MM[:SS]] naming a day that exists (leap years included), in the years
-# pandas timestamps hold (1678-2261), so that files and the API read dates alike.
-_YEAR = r"(16(7[89]|[89][0-9])|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[01])"
-_LEAP = r"((1[6-9]|2[0-2])(0[48]|[2468][048]|[13579][26])|2000)"
-_DAY_MONTH = (
-    r"((0?[1-9]|1[0-9]|2[0-8])/(0?[1-9]|1[0-2])|(29|30)/(0?[13-9]|1[0-2])|31/(0?[13578]|1[02]))"
-)
-_CLOCK = r"( ([01]?[0-9]|2[0-3]):[0-5]?[0-9](:[0-5]?[0-9])?)?"
-DATETIME_TEXT = rf"^({_DAY_MONTH}/{_YEAR}|29/0?2/{_LEAP}){_CLOCK}$"
-INTEGER_TEXT = r"^[+-]?[0-9]{1,9}$"  # what typed_expression's integer test accepts
 AMOUNT_TEXT = r"^([0-9]{1,15}|[0-9]{1,3}([.][0-9]{3}){1,4})$"
 
 
-@dataclass(frozen=True)
-class Dialect:
-    name: str
-
-    def matches(self, expr: str, pattern: str) -> str:
-        """Search semantics on both engines, as GX's regex expectations use."""
-        quoted = pattern.replace("'", "''")
-        if self.name == "duckdb":
-            return f"regexp_matches({expr}, '{quoted}')"
-        return f"({expr} ~ '{quoted}')"
+def matches(expr: str, pattern: str) -> str:
+    """Search semantics, as GX's regex expectations use."""
+    return f"regexp_matches({expr}, '{pattern.replace(chr(39), chr(39) * 2)}')"
 
 
-def timestamp_of(v: str, d: Dialect) -> str:
-    """Text DATETIME_TEXT accepts -> timestamp; anything else -> NULL, never an error.
+def timestamp_of(v: str) -> str:
+    """dd/mm/yyyy[ HH:MM[:SS]] naming a real instant within YEARS -> timestamp, else NULL.
 
-    PostgreSQL casts it (the refine transaction sets DateStyle DMY); DuckDB parses it
-    with strptime. The pattern has already ruled out every impossible day.
+    strptime rules out impossible days (31/04, 29/02 of a common year) and hours.
     """
-    if d.name == "duckdb":
-        parsed = f"try_strptime({v}, ['%d/%m/%Y %H:%M:%S', '%d/%m/%Y %H:%M', '%d/%m/%Y'])"
-    else:
-        parsed = f"cast({v} as timestamp)"
-    return f"case when {d.matches(v, DATETIME_TEXT)} then {parsed} end"
+    formats = ", ".join(f"'{f}'" for f in DATE_FORMATS)
+    parsed = f"try_strptime({v}, [{formats}])"
+    low, high = YEARS
+    return (
+        f"case when {parsed} >= timestamp '{low:04d}-01-01' "
+        f"and {parsed} < timestamp '{high + 1:04d}-01-01' then {parsed} end"
+    )
 
 
-def typed_expression(kind: str, v: str, d: Dialect) -> str:
+def typed_expression(kind: str, v: str) -> str:
     if kind == "datetime":
-        return timestamp_of(v, d)
+        return timestamp_of(v)
     if kind == "date":
-        return f"cast({timestamp_of(v, d)} as date)"
+        return f"cast({timestamp_of(v)} as date)"
     if kind == "integer":
-        # INTEGER_TEXT spelt without a regex: integer cells are many, regexes cost per cell
-        digits = "translate({}, '0123456789', '') = ''"
-        unsigned = f"length({v}) <= 9 and {digits.format(v)}"
-        signed = (
-            f"length({v}) between 2 and 10 and substr({v}, 1, 1) in ('+', '-')"
-            f" and {digits.format(f'substr({v}, 2)')}"
-        )
-        return f"case when {unsigned} or {signed} then cast({v} as integer) end"
+        return f"case when regexp_full_match({v}, '[+-]?[0-9]{{1,9}}') then cast({v} as integer) end"
     if kind == "amount":
-        return (
-            f"case when {d.matches(v, AMOUNT_TEXT)} then cast(replace({v}, '.', '') as bigint) end"
-        )
+        return f"case when {matches(v, AMOUNT_TEXT)} then cast(replace({v}, '.', '') as bigint) end"
     raise ValueError(f"no SQL type for column kind {kind!r}")
 
 
-def trimmed(column: str) -> str:
-    return f"nullif(trim(both {BLANKS} from {column}), '')"
-
-
-def typed_select(source, landing: str, files: str, ordinal: str, d: Dialect) -> str:
+def typed_select(source, landing: str, files: str) -> str:
     """The landed rows of one group, typed, with where each came from.
 
-    `source` is a file source module (TYPES, DAYS). Text columns keep the trimmed cell;
-    other columns hold the typed value beside `<col>__text`, the cell as written.
-    A row's number is the one the careful reader gave it, or, for rows COPY landed
-    straight from a file, its place in the file (header = 1).
+    `source` is a file source module (TYPES, DAYS). Cells arrive stripped (plain files
+    have nothing to strip, the careful reader strips), an empty one as NULL. Text columns
+    keep the cell; other columns hold the typed value beside `<col>__text`, the cell as
+    written.
+    A row's number is the one the careful reader gave it, or, for rows landed straight
+    from a file, its place in the file (header = 1): appends keep the reader's order.
     """
     inner = [
-        f"{trimmed(c)} as {c if k in ('text', 'unit') else c + '__text'}"
+        f"{c} as {c if k in ('text', 'unit') else c + '__text'}"
         for c, k in source.TYPES.items()
     ]
     outer = []
@@ -102,7 +72,7 @@ def typed_select(source, landing: str, files: str, ordinal: str, d: Dialect) -> 
         elif kind == "unit":  # the folder names the unit when the row leaves it empty
             outer.append(f"coalesce(l.{column}, f.unit_folder) as {column}")
         else:
-            outer.append(f"{typed_expression(kind, f'l.{column}__text', d)} as {column}")
+            outer.append(f"{typed_expression(kind, f'l.{column}__text')} as {column}")
             outer.append(f"l.{column}__text")
     days = "".join(f", cast({column} as date) as {day}" for day, column in source.DAYS.items())
     return (
@@ -111,10 +81,10 @@ def typed_select(source, landing: str, files: str, ordinal: str, d: Dialect) -> 
         " cast(coalesce(l.row_number, l.ordinal - o.first_ordinal + 2) as integer)"
         " as row_number,\n  "
         + ",\n  ".join(outer)
-        + f"\nfrom (select file_id, row_number, {ordinal} as ordinal, "
+        + "\nfrom (select file_id, row_number, rowid as ordinal, "
         + ", ".join(inner)
         + f" from {landing}) l\njoin {files} f on f.file_id = l.file_id"
-        + f"\nleft join (select file_id, min({ordinal}) as first_ordinal from {landing}"
+        + f"\nleft join (select file_id, min(rowid) as first_ordinal from {landing}"
         " where row_number is null group by file_id) o on o.file_id = l.file_id\n) typed"
     )
 
@@ -157,7 +127,7 @@ def _shown(column: str, source) -> str:
     return f"cast({column} as varchar)"
 
 
-def rules(suite_name: str, source, d: Dialect) -> list[Rule]:
+def rules(suite_name: str, source) -> list[Rule]:
     """The stored GX suite as SQL predicates, one per expectation."""
     suite = json.loads((validate.EXPECTATIONS_DIR / f"{suite_name}.json").read_text("utf-8"))
     out = []
@@ -171,7 +141,7 @@ def rules(suite_name: str, source, d: Dialect) -> list[Rule]:
             values = ", ".join(_literal(v) for v in kw["value_set"])
             failed = f"{where} and {column} is not null and {column} not in ({values})"
         elif kind == "expect_column_values_to_match_regex":
-            failed = f"{where} and {column} is not null and not {d.matches(column, kw['regex'])}"
+            failed = f"{where} and {column} is not null and not {matches(column, kw['regex'])}"
         elif kind == "expect_column_values_to_be_between":
             bounds = []
             if kw.get("min_value") is not None:

@@ -6,7 +6,7 @@ Bulk loads only: DuckDB reads frames natively, PostgreSQL through COPY.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,16 +41,15 @@ class Connection:
         if not frame.empty:
             self.warehouse._load_frame(self.raw, table, frame[list(columns)], columns)
 
-    def copy_csv(self, table: str, columns: Sequence[str], blocks: Iterable[bytes]) -> None:
-        """Append CSV lines (UTF-8, no header) to `table`: COPY, or DuckDB's CSV reader."""
-        self.warehouse._copy_csv(self.raw, table, columns, blocks)
+    def copy_file(self, table: str, columns: Sequence[str], path: Path) -> None:
+        """Append a CSV file's lines (UTF-8, no header) to `table` with COPY (PostgreSQL;
+        DuckDB reads files in SQL)."""
+        self.warehouse._copy_file(self.raw, table, columns, path)
 
 
 class Warehouse:
     kind: str
     dbt_target: str
-    # How a table's rows are numbered in the order they were appended.
-    insertion_order: str
 
     @staticmethod
     def from_url(url: str) -> Warehouse:
@@ -116,7 +115,6 @@ class Warehouse:
 class DuckDBWarehouse(Warehouse):
     kind = "duckdb"
     dbt_target = "duckdb"
-    insertion_order = "rowid"  # appends keep the reader's order (preserve_insertion_order)
 
     def __init__(self, url: str):
         # SQLAlchemy's convention: duckdb:///relative.duckdb, duckdb:////absolute.duckdb
@@ -133,9 +131,11 @@ class DuckDBWarehouse(Warehouse):
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            return duckdb.connect(str(self.path))
+            raw = duckdb.connect(str(self.path))
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open DuckDB warehouse {self.path}: {exc}") from exc
+        raw.execute("set enable_progress_bar = false")  # a session option: logs stay clean
+        return raw
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -180,23 +180,6 @@ class DuckDBWarehouse(Warehouse):
         finally:
             raw.unregister("_cchc_frame")
 
-    def _copy_csv(self, raw, table, columns, blocks):
-        # DuckDB reads CSV from files: the lines go through one temporary file.
-        with tempfile.TemporaryDirectory(prefix="cchc-land-") as work:
-            path = Path(work) / "rows.csv"
-            with open(path, "wb") as out:
-                for block in blocks:
-                    out.write(block)
-            if not path.stat().st_size:
-                return
-            names = ", ".join(columns)
-            types = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
-            raw.execute(
-                f"insert into {table} ({names}) select {names} from read_csv('{path}', "
-                f"header = false, auto_detect = false, columns = {types}, delim = ',', "
-                "quote = '\"', escape = '\"', strict_mode = true, null_padding = false)"
-            )
-
     def dbt_env(self) -> dict[str, str]:
         return {"CCHC_DUCKDB_PATH": str(self.path)}
 
@@ -204,7 +187,6 @@ class DuckDBWarehouse(Warehouse):
 class PostgresWarehouse(Warehouse):
     kind = "postgres"
     dbt_target = "postgres"
-    insertion_order = "ordinal"  # an identity column, filled in COPY order
 
     def __init__(self, url: str):
         self.url = make_url(url)
@@ -270,15 +252,12 @@ class PostgresWarehouse(Warehouse):
                     f"copy (select {names} from frame) to '{path}' "
                     "(format csv, header false, timestampformat '%Y-%m-%d %H:%M:%S.%f')"
                 )
-            command = f"copy {table} ({names}) from stdin (format csv)"
-            with raw.cursor().copy(command) as copy, open(path, "rb") as stream:
-                while block := stream.read(1 << 20):
-                    copy.write(block)
+            self._copy_file(raw, table, columns, path)
 
-    def _copy_csv(self, raw, table, columns, blocks):
+    def _copy_file(self, raw, table, columns, path):
         command = f"copy {table} ({', '.join(columns)}) from stdin (format csv)"
-        with raw.cursor().copy(command) as copy:
-            for block in blocks:
+        with raw.cursor().copy(command) as copy, open(path, "rb") as stream:
+            while block := stream.read(1 << 20):
                 copy.write(block)
 
     def dbt_env(self) -> dict[str, str]:

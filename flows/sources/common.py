@@ -7,6 +7,7 @@ import csv
 import functools
 import hashlib
 import io
+import itertools
 import operator
 import os
 import re
@@ -19,6 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
+# Years a date may name; anything outside is no real administrative record.
+YEARS = (1900, 2099)
 FILE_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(csv|xlsx)$", re.IGNORECASE)
 UNIT_FOLDER = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-_]{0,39}$")
 
@@ -37,9 +40,21 @@ BLOCK = 1 << 22  # bytes read at a time: files are streamed, never held whole
 CHUNK_ROWS = 200_000  # rows typed and validated at a time: bounds memory on big files
 
 
-# Byte patterns that make a CSV need the careful reader rather than a straight COPY:
-# quoting, blank or space-led lines, a line of empty cells, NULs, COPY's end marker.
-NOT_PLAIN = (b'"', b"\x00", b"\n\n", b"\n\r\n", b"\n,", b"\n ", b"\n\t", b"\\.")
+# Bytes in a CSV's records that make it need the careful reader rather than a straight
+# landing: quoting, NULs, a cell with blanks around it (the careful reader strips them),
+# and (LINE_START) blank or blank-led lines and lines led by an empty cell. Checked with
+# `find` and a literal-led regex: one regex alternation over every byte costs ten times
+# more. A carriage return outside CRLF, and a ragged row, are caught apart.
+NOT_PLAIN_BYTES = (b'"', b"\x00", b", ", b" ,", b"\t", b"\xc2\xa0", b" \n", b" \r")
+LINE_START = re.compile(rb"\n[\n\r ,]")
+BLANK_CHARS = " \t\u00a0"  # what a cell is stripped of
+
+
+def _plain(data: bytes, start: int = 0) -> bool:
+    """No NOT_PLAIN pattern in data[start:] (after the header line)."""
+    return all(data.find(b, start) < 0 for b in NOT_PLAIN_BYTES) and not LINE_START.search(
+        data, max(start - 1, 0)
+    )
 
 
 @dataclass
@@ -50,9 +65,7 @@ class Scan:
     size: int
     encoding: str | None  # utf-8 | cp1258 | None: binary
     nfc: bool  # UTF-8 text already in NFC (cp1258 is always converted)
-    plain: bool  # no pattern of NOT_PLAIN, and no carriage return outside CRLF
-    lines: int  # header included; a last line without newline counts
-    commas: int
+    plain: bool  # records free of NOT_PLAIN_BYTES and LINE_START, CR only in CRLF
     first_line: bytes
 
 
@@ -67,56 +80,21 @@ class SourceFile:
     _held: bytes | None = field(default=None, repr=False)
 
     def scan(self, hold: bool = False) -> Scan:
-        """One streaming pass: hash, size, encoding, and whether a straight COPY can read it.
+        """One pass: hash, size, encoding, and whether a straight landing can read it.
 
         With `hold`, a file smaller than one block keeps its bytes for `copy_blocks`.
         """
         if self._scan_result is None:
-            sha, size, utf8, binary, nfc = hashlib.sha256(), 0, True, False, True
-            plain, crs, crlfs, newlines, commas = True, 0, 0, 0, 0
-            tail, last_char = b"", ""
-            decoder = codecs.getincrementaldecoder("utf-8")()
-            first_line = b""
             with open(self.path, "rb") as stream:
                 # a small file is read in one call of its own size, not a BLOCK buffer
                 want = min(BLOCK, os.fstat(stream.fileno()).st_size + 1)
-                while block := stream.read(want):
-                    if size == 0:
-                        first_line = block.split(b"\n", 1)[0]
-                        if hold and len(block) < want:
-                            self._held = block
-                    if size == 0 and b"\x00" in block[:4096]:
-                        binary = True
-                    sha.update(block)
-                    size += len(block)
-                    window = tail + block
-                    if plain and any(p in window for p in NOT_PLAIN):
-                        plain = False
-                    crs += block.count(b"\r")
-                    crlfs += window.count(b"\r\n") - tail.count(b"\r\n")
-                    newlines += block.count(b"\n")
-                    commas += block.count(b",")
-                    tail = window[-2:]
-                    if utf8:
-                        try:
-                            text = decoder.decode(block)
-                        except UnicodeDecodeError:
-                            utf8 = nfc = False
-                        else:
-                            if nfc and not unicodedata.is_normalized("NFC", last_char + text):
-                                nfc = False
-                            last_char = text[-1:] or last_char
-            if utf8:
-                try:
-                    decoder.decode(b"", final=True)
-                except UnicodeDecodeError:
-                    utf8 = nfc = False
-            encoding = None if binary else "utf-8" if utf8 else "cp1258"
-            lines = newlines + (1 if size and not tail.endswith(b"\n") else 0)
-            self._scan_result = Scan(
-                sha.hexdigest(), size, encoding, nfc and utf8, plain and crs == crlfs,
-                lines, commas, first_line,
-            )  # fmt: skip
+                first = stream.read(want)
+                if len(first) < want:  # the whole file, the common case: no streaming state
+                    self._scan_result = _scan_whole(first)
+                    if hold:
+                        self._held = first
+                else:
+                    self._scan_result = _scan_stream(first, iter(lambda: stream.read(BLOCK), b""))
         return self._scan_result
 
     @property
@@ -132,43 +110,103 @@ class SourceFile:
         return self.path.read_bytes()
 
 
+def _utf8_nfc(data: bytes) -> tuple[bool, bool]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False, False
+    return True, text.isascii() or unicodedata.is_normalized("NFC", text)
+
+
+def _scan_whole(data: bytes) -> Scan:
+    binary = b"\x00" in data[:4096]
+    utf8, is_nfc = _utf8_nfc(data)
+    cut = data.find(b"\n")
+    crs = data.count(b"\r")
+    return Scan(
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        encoding=None if binary else "utf-8" if utf8 else "cp1258",
+        nfc=is_nfc,
+        plain=(cut < 0 or _plain(data, cut))
+        and not data.endswith(b" ")
+        and (not crs or crs == data.count(b"\r\n")),
+        first_line=data if cut < 0 else data[:cut],
+    )
+
+
+def _scan_stream(first: bytes, rest: Iterator[bytes]) -> Scan:
+    """A file bigger than one block, a block at a time (memory stays flat)."""
+    sha, size, crs, crlfs = hashlib.sha256(), 0, 0, 0
+    binary = b"\x00" in first[:4096]
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8, is_nfc, tail, last_char = True, True, b"", ""
+    cut = first.find(b"\n")
+    first_line = first if cut < 0 else first[:cut]
+    plain = cut >= 0
+    for block in itertools.chain([first], rest):
+        sha.update(block)
+        window = tail + block
+        if plain and not _plain(window, cut if not size else 0):
+            plain = False
+        size += len(block)
+        crs += block.count(b"\r")
+        crlfs += window.count(b"\r\n") - tail.count(b"\r\n")
+        tail = window[-2:]
+        if utf8:
+            try:
+                text = decoder.decode(block)
+            except UnicodeDecodeError:
+                utf8 = is_nfc = False
+            else:
+                if is_nfc and not unicodedata.is_normalized("NFC", last_char + text):
+                    is_nfc = False
+                last_char = text[-1:] or last_char
+    if utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = is_nfc = False
+    plain = plain and crs == crlfs and not tail.endswith(b" ")
+    encoding = None if binary else "utf-8" if utf8 else "cp1258"
+    return Scan(sha.hexdigest(), size, encoding, is_nfc and utf8, plain, first_line)
+
+
 @dataclass(frozen=True)
 class CopyPlan:
-    """A CSV that COPY / read_csv can land as it is: its columns, in file order."""
+    """A CSV that DuckDB's reader can land as it is: its columns, in file order."""
 
     columns: tuple[str, ...]
-    encoding: str
-    records: int
 
 
 def copy_plan(file: SourceFile, columns: dict[str, str], required: set[str]) -> CopyPlan | None:
     """How to land `file` straight, or None when it needs the careful reader.
 
-    Straight means: a CSV without quoting or odd lines, every header a known column
-    (once), the required ones present, and as many commas on each line as the header
-    has (checked in total here; COPY rejects a file where lines differ).
+    Straight means: a UTF-8 CSV whose records need no quoting, stripping or odd-line
+    handling, with every header a known column (once) and the required ones present.
+    A row with too many or too few cells is found by the reader, which then hands the
+    file to the careful reader.
     """
     if file.path.suffix.lower() != ".csv":
         return None
     scan = file.scan(hold=True)
-    if scan.encoding is None or not scan.plain or scan.lines < 1:
+    names = None
+    if scan.encoding == "utf-8" and scan.plain:
+        names = _header_names(scan.first_line, tuple(columns.items()))
+    if names is None or not required <= set(names):
         file._held = None
         return None
-    names = _header_names(scan.first_line, scan.encoding, tuple(columns.items()))
-    if names is None or not required <= set(names) or scan.commas != (len(names) - 1) * scan.lines:
-        file._held = None
-        return None
-    return CopyPlan(names, scan.encoding, scan.lines - 1)
+    return CopyPlan(names)
 
 
 @functools.lru_cache(maxsize=64)
-def _header_names(first_line: bytes, encoding: str, columns: tuple) -> tuple[str, ...] | None:
+def _header_names(first_line: bytes, columns: tuple) -> tuple[str, ...] | None:
     """A plain header's canonical names, or None if a cell is unknown or repeated.
 
     Cached: a source's thousands of files mostly share a handful of header lines.
     """
     try:
-        header = first_line.rstrip(b"\r").decode("utf-8-sig" if encoding == "utf-8" else encoding)
+        header = first_line.rstrip(b"\r").decode("utf-8-sig")
     except UnicodeDecodeError:
         return None
     wanted = {header_key(h): name for h, name in columns}
@@ -177,9 +215,8 @@ def _header_names(first_line: bytes, encoding: str, columns: tuple) -> tuple[str
 
 
 def copy_blocks(file: SourceFile, plan: CopyPlan, prefix: bytes) -> Iterator[bytes]:
-    """The file's records as UTF-8 NFC CSV lines, each led by `prefix`, header dropped."""
-    scan = file.scan()
-    recode = scan.encoding != "utf-8" or not scan.nfc
+    """The file's records as NFC CSV lines, each led by `prefix`, header dropped."""
+    recode = not file.scan().nfc
     held, file._held = file._held, None
     with io.BytesIO(held) if held is not None else open(file.path, "rb") as stream:
         stream.readline()
@@ -199,7 +236,7 @@ def copy_blocks(file: SourceFile, plan: CopyPlan, prefix: bytes) -> Iterator[byt
                     continue
             data, rest = data[:cut], data[cut:]
             if recode:
-                data = nfc(data.decode(scan.encoding)).encode("utf-8")
+                data = nfc(data.decode("utf-8")).encode("utf-8")
             if b"\r" in data:
                 data = data.replace(b"\r\n", b"\n")
             yield prefix + data[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
@@ -443,7 +480,7 @@ def read_table_chunks(
         if not "".join(row).strip():
             continue  # blank lines are not records
         row.append("")
-        records.append(list(pick(row)))
+        records.append([cell.strip(BLANK_CHARS) for cell in pick(row)])
         numbers.append(row_number)
         if chunk_rows and len(records) >= chunk_rows:
             yield ParsedTable(names, records, numbers, encoding, bad_rows)
@@ -514,7 +551,8 @@ def parse_datetimes(text: pd.Series) -> pd.Series:
         if not todo.any():
             break
         result[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-    return result
+    low, high = YEARS
+    return result.where((result.dt.year >= low) & (result.dt.year <= high))
 
 
 def parse_integers(text: pd.Series) -> pd.Series:

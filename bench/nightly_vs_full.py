@@ -1,0 +1,130 @@
+"""Benchmark: a nightly incremental build against a full rebuild of the same history.
+
+    .venv/bin/python bench/nightly_vs_full.py [--dossiers 1000000] [--warehouse duckdb|postgres]
+
+Generates a year of daily dossier files with the simulator and holds back the latest
+files holding about 1% of the rows (the night). Then, in one run on this machine:
+loads the history and builds every model (the first build is always full); loads the
+night and builds incrementally; builds the same data again with `--full-refresh`.
+Prints each step's wall time and the ratio of the nightly build to the full rebuild.
+Not a test: it prints what it measured, nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from flows import load, transform  # noqa: E402
+from flows.pipeline import prepare_warehouse  # noqa: E402
+from flows.settings import load_sources_file  # noqa: E402
+from flows.simulate_scale import generate_dossiers  # noqa: E402
+from flows.warehouse import Warehouse  # noqa: E402
+
+AS_OF = "2025-01-31"
+
+
+def _hold_back_night(root: Path, night: Path, share: float) -> int:
+    """Move the latest daily files, about `share` of all bytes, from root to night."""
+    files = sorted(
+        (p for p in root.rglob("*.csv") if "_truth" not in p.parts),
+        key=lambda p: (p.stem, str(p)),
+    )
+    total = sum(p.stat().st_size for p in files)
+    moved = 0
+    for path in reversed(files):
+        if moved >= share * total:
+            break
+        target = night / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        moved += path.stat().st_size
+        path.rename(target)
+    return moved
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dossiers", type=int, default=1_000_000)
+    parser.add_argument("--warehouse", choices=["duckdb", "postgres"], default="duckdb")
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="cchc-nightly-"))
+    print(f"generating {args.dossiers:,} dossiers into {work} ...", flush=True)
+    sources_file = generate_dossiers(work / "history", dossiers=args.dossiers, seed=11)
+    night_bytes = _hold_back_night(sources_file.parent, work / "night", 0.01)
+    print(f"night: {night_bytes / 1e6:,.1f} MB held back", flush=True)
+
+    if args.warehouse == "duckdb":
+        url = f"duckdb:///{work / 'warehouse.duckdb'}"
+    else:
+        name = f"cchc_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(args.pg, autocommit=True) as conn:
+            conn.execute(f'create database "{name}"')
+        url = f"{args.pg.rsplit('/', 1)[0]}/{name}"
+    warehouse = Warehouse.from_url(url)
+    sources = load_sources_file(sources_file)
+    units = str(sources.units) if sources.units else None
+    figures: dict[str, float] = {}
+
+    def step(label: str, fn, *a, **kw):
+        started = time.perf_counter()
+        out = fn(*a, **kw)
+        figures[label] = time.perf_counter() - started
+        print(f"  {label:<28}{figures[label]:>9.1f} s", flush=True)
+        return out
+
+    try:
+        prepare_warehouse.fn(url, units, "bench")
+        history = 0
+        for source in sources.sources:
+            history += step("history_load", load.load_file_source, warehouse, source, "h").rows_read
+        step("history_build_full", transform.build, warehouse, AS_OF, "h")
+        shutil.copytree(work / "night", sources_file.parent, dirs_exist_ok=True)
+        night = 0
+        for source in sources.sources:
+            night += step("night_load", load.load_file_source, warehouse, source, "n").rows_read
+        step("night_build_incremental", transform.build, warehouse, AS_OF, "n")
+        step("same_data_build_full", transform.build, warehouse, AS_OF, "f", full_refresh=True)
+    finally:
+        if args.warehouse == "postgres":
+            with psycopg.connect(args.pg, autocommit=True) as conn:
+                conn.execute(f'drop database if exists "{name}" with (force)')
+        shutil.rmtree(work, ignore_errors=True)
+
+    ratio = figures["night_build_incremental"] / figures["same_data_build_full"]
+    night_total = figures["night_load"] + figures["night_build_incremental"]
+    full_total = figures["history_load"] + figures["history_build_full"]
+    print()
+    print(f"{args.warehouse}: history {history:,} rows, night {night:,} rows "
+          f"({night / (history + night):.1%})")  # fmt: skip
+    print(f"nightly build / full rebuild of the same data: {ratio:.1%}")
+    print(f"nightly load + build / history load + build: {night_total / full_total:.1%}")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "warehouse": args.warehouse,
+                    "history_rows": history,
+                    "night_rows": night,
+                    "seconds": figures,
+                    "nightly_to_full_build": ratio,
+                },
+                indent=2,
+            )  # fmt: skip
+        )
+
+
+if __name__ == "__main__":
+    main()
