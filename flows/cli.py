@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +16,7 @@ from rich.table import Table
 import flows  # noqa: F401  (telemetry off before anything else loads)
 from flows import simulate, simulate_api
 from flows.settings import SourcesFileError, default_as_of, load_sources_file
-from flows.warehouse import DuckDBWarehouse, Warehouse, WarehouseError
+from flows.warehouse import Warehouse, WarehouseError
 
 app = typer.Typer(help="cchc: administrative-procedure performance warehouse", no_args_is_help=True)
 simulate.app.command("serve-api")(simulate_api.serve_api_command)
@@ -32,12 +32,6 @@ def _fail(reason: str, code: int = 1):
     raise typer.Exit(code)
 
 
-def default_report_dir(warehouse: Warehouse) -> Path:
-    if isinstance(warehouse, DuckDBWarehouse):
-        return warehouse.path.parent / "reports"
-    return Path.cwd() / "reports"
-
-
 def run_pipeline(
     sources: Path,
     warehouse_url: str,
@@ -45,24 +39,31 @@ def run_pipeline(
     report_dir: Path | None,
     quiet: bool = False,
     full_refresh: bool = False,
+    replay: bool = False,
 ):
     """Run the nightly flow; return its summary or raise with a one-line reason."""
-    from flows.load import new_run_id
     from flows.pipeline import nightly
 
     load_sources_file(sources)  # a bad sources file fails before anything starts
     warehouse = Warehouse.from_url(warehouse_url)
     warehouse.ping()
-    out = report_dir or default_report_dir(warehouse)
+    # The flow reads the URL from the environment: a flow parameter would be stored by
+    # Prefect, password included.
+    os.environ["CCHC_WAREHOUSE_URL"] = warehouse_url
+    import prefect  # noqa: F401  (Prefect sets its logging up on import; ours goes after)
+
+    from flows import logs
+    from flows.settings import Settings
+
+    logs.configure(Settings().log_format)
     if quiet:
         logging.getLogger("prefect").setLevel(logging.WARNING)
     return nightly(
         sources_file=str(Path(sources).resolve()),
-        warehouse_url=warehouse_url,
         as_of=as_of.isoformat(),
-        report_dir=str(Path(out).resolve()),
-        run_id=new_run_id(),
+        report_dir=str(Path(report_dir).resolve()) if report_dir else None,
         full_refresh=full_refresh,
+        replay=replay,
     )
 
 
@@ -100,10 +101,17 @@ def run(
     if warehouse is None:
         _fail("no warehouse: pass --warehouse URL or set CCHC_WAREHOUSE_URL", 2)
     day = _parse_date(as_of)
+    from flows.pipeline import PipelineError
+    from flows.runs import RunRefused
+
     try:
         summary = run_pipeline(sources, warehouse, day, report_dir, full_refresh=full_refresh)
     except (SourcesFileError, WarehouseError) as exc:
         _fail(str(exc))
+    except RunRefused as exc:
+        _fail(str(exc), 3)
+    except PipelineError as exc:
+        _fail(f"run failed: {exc}")
     except Exception as exc:  # the flow's own failure: report its first line, exit non-zero
         _fail(f"run failed: {_first_line(exc)}")
     _print_summary(summary)
@@ -119,6 +127,11 @@ def _print_summary(summary) -> None:
     for col in ("source", "files new", "unchanged", "rows read", "loaded", "quarantined"):
         table.add_column(col, justify="right" if col != "source" else "left")
     for s in summary.sources:
+        if s.get("status") == "failed":
+            table.add_row(
+                s["source_name"], f"[red]failed: {s.get('reason', '')}[/]", "", "", "", ""
+            )
+            continue
         table.add_row(
             s["source_name"],
             str(s["files_loaded"] + s["files_quarantined"]),
@@ -128,8 +141,102 @@ def _print_summary(summary) -> None:
             str(s["rows_quarantined"]),
         )
     console.print(table)
-    console.print(f"published: {summary.published}")
+    steps = ", ".join(f"{k} {v:.1f} s" for k, v in summary.step_seconds.items())
+    console.print(f"steps: {steps}")
+    console.print(f"published: {len(summary.published)} marts, "
+                  f"{sum(summary.published.values()):,} rows")  # fmt: skip
+    checks = ", ".join(f"{k} {v}" for k, v in sorted(summary.checks.items()))
+    console.print(f"data-quality checks: {checks}")
     console.print(f"report: {summary.report_path}")
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Option("--start", help="First as-of day, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option("--end", help="Last as-of day, YYYY-MM-DD")],
+    sources: Annotated[
+        Path | None, typer.Option(help="Sources file (YAML)", envvar="CCHC_SOURCES")
+    ] = None,
+    warehouse: Annotated[
+        str | None,
+        typer.Option(help="duckdb:///file.duckdb or postgresql://…", envvar="CCHC_WAREHOUSE_URL"),
+    ] = None,
+    report_dir: Annotated[
+        Path | None, typer.Option(help="Where to write the reports", envvar="CCHC_REPORT_DIR")
+    ] = None,
+):
+    """Run the nightly pipeline for each as-of day from START to END, in order, each night
+    seeing only the files dated up to it. Days already published are skipped, so after a
+    failure the same command resumes from the failed day."""
+    from flows.pipeline import PipelineError, published_days
+    from flows.runs import RunRefused
+
+    if sources is None:
+        _fail("no sources file: pass --sources FILE or set CCHC_SOURCES", 2)
+    if warehouse is None:
+        _fail("no warehouse: pass --warehouse URL or set CCHC_WAREHOUSE_URL", 2)
+    first, last = _parse_date(start), _parse_date(end)
+    if last < first:
+        _fail(f"--end {last} is before --start {first}", 2)
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    try:
+        wh = Warehouse.from_url(warehouse)
+        wh.ping()
+        wh.prepare()
+        done = published_days(wh)
+    except WarehouseError as exc:
+        _fail(str(exc))
+    todo = [d for d in days if d.isoformat() not in done]
+    console.print(f"backfill {first} .. {last}: {len(days)} days, {len(days) - len(todo)} "
+                  f"already published, {len(todo)} to run")  # fmt: skip
+    with _progress() as progress:
+        bar = progress.add_task("backfill", total=len(todo))
+        for day in todo:
+            progress.update(bar, description=f"as of {day}")
+            try:
+                run_pipeline(sources, warehouse, day, report_dir, quiet=True, replay=True)
+            except (SourcesFileError, WarehouseError, RunRefused, PipelineError) as exc:
+                progress.stop()
+                _fail(f"backfill stopped at {day}: {exc}; run the same command again to "
+                      f"resume from {day}")  # fmt: skip
+            progress.advance(bar)
+    console.print(f"backfill {first} .. {last}: every day published")
+
+
+@app.command()
+def serve(
+    sources: Annotated[
+        Path | None, typer.Option(help="Sources file (YAML)", envvar="CCHC_SOURCES")
+    ] = None,
+    warehouse: Annotated[
+        str | None,
+        typer.Option(help="duckdb:///file.duckdb or postgresql://…", envvar="CCHC_WAREHOUSE_URL"),
+    ] = None,
+):
+    """Hold the nightly schedule (01:30 Asia/Ho_Chi_Minh, as of the day before) and run
+    each night's pipeline; needs a Prefect server (PREFECT_API_URL)."""
+    from prefect import serve as prefect_serve
+
+    from flows.pipeline import nightly_deployment
+
+    if sources is None:
+        _fail("no sources file: pass --sources FILE or set CCHC_SOURCES", 2)
+    if warehouse is None:
+        _fail("no warehouse: pass --warehouse URL or set CCHC_WAREHOUSE_URL", 2)
+    load_sources_file(sources)
+    Warehouse.from_url(warehouse).ping()
+    os.environ["CCHC_WAREHOUSE_URL"] = warehouse  # runs read it; never a flow parameter
+    prefect_serve(nightly_deployment(str(sources)))
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=False,
+        disable=not console.is_terminal,
+    )  # fmt: skip
 
 
 @app.command()
@@ -201,6 +308,7 @@ def report(
     report_dir: Annotated[Path | None, typer.Option(envvar="CCHC_REPORT_DIR")] = None,
 ):
     """Write the report from what the warehouse holds now."""
+    from flows.pipeline import default_report_dir
     from flows.report import write_report
 
     if warehouse is None:

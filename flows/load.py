@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -72,16 +72,21 @@ FILE_KINDS = {
 GROUP_BYTES = 32 << 20  # files committed together: one transaction, one validation pass
 
 
-def load_file_source(warehouse: Warehouse, source: Source, run_id: str) -> SourceResult:
+def load_file_source(
+    warehouse: Warehouse, source: Source, run_id: str, until: date | None = None
+) -> SourceResult:
     """Load every new or changed file of a file source (dossiers, tasks or documents).
 
     Files are committed in groups of about GROUP_BYTES, each group in one transaction
     with its raw.loaded_files rows: a crash loses no committed file and the rerun picks
-    up exactly the files not committed. Big files stream in bounded blocks.
+    up exactly the files not committed. Big files stream in bounded blocks. With `until`
+    (a backfill replaying the nights), files dated after that day wait for their night.
     """
     kind = FILE_KINDS[source.kind]
     result = SourceResult(source.name, source.kind)
     files = kind.discover(source.path)
+    if until is not None:
+        files = [f for f in files if f.file_date is None or f.file_date <= until]
     result.files_seen = len(files)
     with warehouse.connect() as conn:
         known = dict(

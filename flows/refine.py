@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from flows import validate
 from flows.sources.common import DATE_FORMATS, YEARS
 
-AMOUNT_TEXT = r"^([0-9]{1,15}|[0-9]{1,3}([.][0-9]{3}){1,4})$"
+AMOUNT_TEXT = r"^-?([0-9]{1,15}|[0-9]{1,3}([.][0-9]{3}){1,4})$"  # a sign, for the fee >= 0 rule
 
 
 def matches(expr: str, pattern: str) -> str:
@@ -45,7 +45,9 @@ def typed_expression(kind: str, v: str) -> str:
     if kind == "date":
         return f"cast({timestamp_of(v)} as date)"
     if kind == "integer":
-        return f"case when regexp_full_match({v}, '[+-]?[0-9]{{1,9}}') then cast({v} as integer) end"
+        return (
+            f"case when regexp_full_match({v}, '[+-]?[0-9]{{1,9}}') then cast({v} as integer) end"
+        )
     if kind == "amount":
         return f"case when {matches(v, AMOUNT_TEXT)} then cast(replace({v}, '.', '') as bigint) end"
     raise ValueError(f"no SQL type for column kind {kind!r}")
@@ -62,8 +64,7 @@ def typed_select(source, landing: str, files: str) -> str:
     from a file, its place in the file (header = 1): appends keep the reader's order.
     """
     inner = [
-        f"{c} as {c if k in ('text', 'unit') else c + '__text'}"
-        for c, k in source.TYPES.items()
+        f"{c} as {c if k in ('text', 'unit') else c + '__text'}" for c, k in source.TYPES.items()
     ]
     outer = []
     for column, kind in source.TYPES.items():
@@ -98,6 +99,12 @@ class Rule:
     message_vi: str
     failed: str  # SQL: true when the row breaks the rule
     value: str  # SQL: the cell the finding shows
+    window: str | None = None  # SQL: a per-row window the rule reads as column w<number>
+
+
+# Expectations on reference data or several days, run in the warehouse after loading
+# (flows.audit); the rest are row rules, run here.
+WAREHOUSE_LEVEL = {"unexpected_rows_expectation"}
 
 
 def _condition(condition: dict | str | None) -> str:
@@ -133,9 +140,18 @@ def rules(suite_name: str, source) -> list[Rule]:
     out = []
     for number, e in enumerate(suite["expectations"]):
         kind, kw = e["type"], e["kwargs"]
-        column = kw.get("column") or kw.get("column_A")
+        if kind in WAREHOUSE_LEVEL:
+            continue
+        column = e["meta"].get("value_column") or kw.get("column") or kw.get("column_A")
         where = _condition(kw.get("row_condition"))
-        if kind == "expect_column_values_to_not_be_null":
+        window = None
+        if kind == "expect_compound_columns_to_be_unique":
+            # GX flags every row of a repeated combination; rows missing a value are unique
+            keys = ["file_id" if c == "file_path" else c for c in kw["column_list"]]
+            present = " and ".join(f"{k} is not null" for k in keys)
+            window = f"case when {present} then count(*) over (partition by {', '.join(keys)}) end"
+            failed = f"w{number} > 1"
+        elif kind == "expect_column_values_to_not_be_null":
             failed = f"{where} and {column} is null"
         elif kind == "expect_column_values_to_be_in_set":
             values = ", ".join(_literal(v) for v in kw["value_set"])
@@ -172,6 +188,7 @@ def rules(suite_name: str, source) -> list[Rule]:
                 message_vi=e["meta"]["message_vi"],
                 failed=f"coalesce({failed}, false)",
                 value=_shown(column, source),
+                window=window,
             )
         )
     return out
@@ -183,10 +200,11 @@ def findings_select(typed: str, record_code: str, rule_list: list[Rule]) -> str:
         f"({r.number}, {r.failed}, cast({r.value} as varchar))" for r in rule_list
     )
     any_failed = " or ".join(f"({r.failed})" for r in rule_list)
+    windows = "".join(f", {r.window} as w{r.number}" for r in rule_list if r.window)
     return (
         f"select t.file_id, t.row_number, t.file_path, t.load_id, t.{record_code} as record_code,"
         " r.rule_no, r.value\n"
-        f"from (select * from {typed} where {any_failed}) t\n"
+        f"from (select * from (select *{windows} from {typed}) where {any_failed}) t\n"
         f"cross join lateral (values\n    {values}\n) as r(rule_no, failed, value)\n"
         "where r.failed"
     )

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -77,3 +78,37 @@ def load_sources_file(path: Path) -> SourcesFile:
 def default_as_of() -> date:
     """Yesterday in Asia/Ho_Chi_Minh: the nightly run evaluates the day just closed."""
     return datetime.now(LOCAL_TZ).date() - timedelta(days=1)
+
+
+class Settings(BaseSettings):
+    """Every setting cchc reads from the environment (prefix CCHC_), in one place.
+
+    Command-line options win over these; `infra/.env.example` lists them all (a test
+    checks that it does). API tokens are named per source in the sources file.
+    """
+
+    # an empty variable (compose passes unset optional ones as "") means unset
+    model_config = SettingsConfigDict(env_prefix="CCHC_", extra="ignore", env_ignore_empty=True)
+
+    warehouse_url: str | None = Field(None, description="duckdb:///file or postgresql://...")
+    sources: Path | None = Field(None, description="the sources file (YAML)")
+    report_dir: Path | None = Field(None, description="where reports are written")
+    webhook_url: str | None = Field(None, description="POSTed a JSON message when a run fails")
+    lock_wait_seconds: float = Field(
+        0, ge=0, description="how long a run waits for another run on the same warehouse"
+    )
+    log_format: Literal["text", "json"] = Field("text", description="json: one object a line")
+    source_failure_policy: Literal["fail", "publish_others"] = Field(
+        "fail", description="a source that fails: fail the run, or publish the others"
+    )
+    dask_address: str | None = Field(
+        None, description="extract on this Dask scheduler ('local' starts one)"
+    )
+    pii_key: str | None = Field(None, description="key of the hash that stands for personal data")
+    dbt_project_dir: Path | None = Field(
+        None, description="a copy of dbt_project/ with a deployment's own models and tests"
+    )
+
+
+def settings() -> Settings:
+    return Settings()

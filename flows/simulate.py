@@ -382,13 +382,21 @@ def district_units(district_code: str = DISTRICT_CODE) -> tuple[dict, list[dict]
 
 
 def generate_district(
-    out_dir: Path, *, seed: int = 2025, end: date = date(2025, 6, 30), days: int = 90
+    out_dir: Path,
+    *,
+    seed: int = 2025,
+    end: date = date(2025, 6, 30),
+    days: int = 90,
+    clean: bool = False,
 ) -> Path:
-    """Write the sample district into out_dir and return the path of its sources.yml."""
-    return _generate(Path(out_dir), seed=seed, end=end, days=days).sources_file
+    """Write the sample district into out_dir and return the path of its sources.yml.
+
+    `clean` leaves out the deliberately broken rows (a district whose data is all right).
+    """
+    return _generate(Path(out_dir), seed=seed, end=end, days=days, clean=clean).sources_file
 
 
-def _generate(out_dir: Path, *, seed: int, end: date, days: int) -> Summary:
+def _generate(out_dir: Path, *, seed: int, end: date, days: int, clean: bool = False) -> Summary:
     if days < 1:
         raise ValueError("days must be at least 1")
     start = end - timedelta(days=days - 1)
@@ -402,7 +410,7 @@ def _generate(out_dir: Path, *, seed: int, end: date, days: int) -> Summary:
     _write_sources_file(summary.sources_file)
     _write_units_file(out_dir / "units.csv", district)
 
-    bad_row_plan = _plan_bad_rows(seed, units, start, end, calendar)
+    bad_row_plan = {} if clean else _plan_bad_rows(seed, units, start, end, calendar)
     simulators = [
         _UnitSimulator(unit, catalogue, calendar, random.Random(f"{seed}:{unit.code}"), start, end)
         for unit in units
@@ -1278,6 +1286,7 @@ def district_command(
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same files")] = 2025,
     end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD")] = "2025-06-30",
     days: Annotated[int, typer.Option("--days", help="Calendar days ending at --end")] = 90,
+    clean: Annotated[bool, typer.Option("--clean", help="No deliberately broken rows")] = False,
 ) -> None:
     """Write An Lão district: daily dossier logs of its desks, tasks and outgoing documents."""
     try:
@@ -1287,7 +1296,7 @@ def district_command(
     if days < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--days")
     try:
-        summary = _generate(out, seed=seed, end=last_day, days=days)
+        summary = _generate(out, seed=seed, end=last_day, days=days, clean=clean)
     except FileExistsError as error:
         raise typer.BadParameter(str(error), param_hint="--out") from error
     first_day = last_day - timedelta(days=days - 1)

@@ -15,6 +15,14 @@ from flows.warehouse import Warehouse
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 
+
+def project_dir() -> Path:
+    """The dbt project: the shipped one, or a deployment's copy (CCHC_DBT_PROJECT_DIR)."""
+    from flows.settings import Settings
+
+    return Settings().dbt_project_dir or DBT_PROJECT
+
+
 # Marts dbt builds in the staging schema; publish copies them into `marts`.
 BUILD_SCHEMA = "cchc_build"
 MARTS = [
@@ -62,27 +70,32 @@ def run_dbt(
     from dbt.cli.main import dbtRunner
 
     work = Path(work_dir or tempfile.mkdtemp(prefix="cchc-dbt-"))
-    command = [
-        *args,
-        "--project-dir", str(DBT_PROJECT),
-        "--profiles-dir", str(DBT_PROJECT),
+    project = project_dir()
+    common = [
+        "--project-dir", str(project),
+        "--profiles-dir", str(project),
         "--target", warehouse.dbt_target,
         "--target-path", str(work / "target"),
         "--log-path", str(work / "logs"),
-        "--vars", json.dumps(variables),
         "--no-use-colors",
         "--quiet",
     ]  # fmt: skip
-    with environment({**warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
-        outcome = dbtRunner().invoke(command)
+    env = {**warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    with environment(env):
+        manifest = _manifest(warehouse, env, common)
+        outcome = dbtRunner(manifest=manifest).invoke(
+            [*args, *common, "--vars", json.dumps(variables)]
+        )
     nodes = []
     for r in getattr(outcome.result, "results", None) or []:
         nodes.append(
             {
                 "node": r.node.unique_id,
                 "status": str(r.status),
-                "message": r.message,
+                "message": None if r.message is None else str(r.message),
                 "failures": getattr(r, "failures", None),
+                # a test's model, for the checks table
+                "model": (getattr(r.node, "attached_node", None) or "").split(".")[-1],
             }
         )
     if not outcome.success:
@@ -97,6 +110,34 @@ def run_dbt(
             reason = str(outcome.exception or "dbt failed").splitlines()[0][:300]
         raise TransformError(f"dbt {args[0]} failed: {reason} [logs: {work / 'logs'}]")
     return nodes
+
+
+_MANIFESTS: dict[tuple, object] = {}
+
+
+def _manifest(warehouse: Warehouse, env: dict[str, str], common: list[str]):
+    """The parsed project, once per process and warehouse (parsing costs seconds; a
+    backfill runs dbt once a day). Run variables are applied when a command runs."""
+    from dbt.cli.main import dbtRunner
+
+    key = (warehouse.dbt_target, tuple(sorted(env.items())), _project_digest())
+    if key not in _MANIFESTS:
+        outcome = dbtRunner().invoke(["parse", *common])
+        if not outcome.success:
+            reason = str(outcome.exception or "dbt parse failed").splitlines()[0][:300]
+            raise TransformError(f"dbt parse failed: {reason}")
+        _MANIFESTS[key] = outcome.result
+    return _MANIFESTS[key]
+
+
+def _project_digest() -> str:
+    """The dbt project's files, hashed (generated folders left out)."""
+    project, digest = project_dir(), hashlib.sha256()
+    for path in sorted(project.rglob("*")):
+        if path.is_file() and not {"target", "logs"} & set(path.relative_to(project).parts):
+            digest.update(path.relative_to(project).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def build(
@@ -136,11 +177,7 @@ def build(
 
 def _fingerprint(warehouse: Warehouse) -> str:
     """The dbt project's files and the reference data's versions, hashed together."""
-    digest = hashlib.sha256()
-    for path in sorted(DBT_PROJECT.rglob("*")):
-        if path.is_file() and not {"target", "logs"} & set(path.relative_to(DBT_PROJECT).parts):
-            digest.update(path.relative_to(DBT_PROJECT).as_posix().encode())
-            digest.update(path.read_bytes())
+    digest = hashlib.sha256(_project_digest().encode())
     with warehouse.connect() as conn:
         for row in conn.fetchall(
             f"select table_name, content_sha256 from {RAW}.reference_versions order by 1"

@@ -12,6 +12,8 @@ import psycopg
 import pytest
 
 import flows  # noqa: F401  (telemetry off)
+from flows import simulate
+from flows.warehouse import Warehouse
 
 PG_ADMIN = os.environ.get("CCHC_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -78,3 +80,48 @@ def warehouse_url(request, tmp_path):
     if request.param == "duckdb":
         return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     return request.getfixturevalue("pg_url")
+
+
+# -- the sample district, run twice on each warehouse, shared by the modules that read it
+
+
+@pytest.fixture(scope="session")
+def sample_district(tmp_path_factory):
+    return simulate.generate_district(tmp_path_factory.mktemp("an_lao"), seed=7)
+
+
+@pytest.fixture(scope="session")
+def module_pg_url():
+    name = f"cchc_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    yield f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
+def runs(cchc, sample_district, module_pg_url, tmp_path_factory):
+    """Each warehouse gets the sample twice; snapshots after each run. Shared by every
+    module that reads the sample district's results: nothing may change these warehouses."""
+    from tests.test_pipeline import AS_OF, snapshot
+
+    duck = f"duckdb:///{tmp_path_factory.mktemp('duck') / 'warehouse.duckdb'}"
+    out = {}
+    for kind, url in (("duckdb", duck), ("postgres", module_pg_url)):
+        reports = tmp_path_factory.mktemp(f"reports_{kind}")
+        args = ["run", "--sources", str(sample_district), "--warehouse", url,
+                "--as-of", AS_OF, "--report-dir", str(reports)]  # fmt: skip
+        first = cchc(*args)
+        assert first.returncode == 0, first.stderr[-3000:]
+        warehouse = Warehouse.from_url(url)
+        after_first = snapshot(warehouse)
+        second = cchc(*args)
+        assert second.returncode == 0, second.stderr[-3000:]
+        out[kind] = {
+            "warehouse": warehouse,
+            "first": after_first,
+            "second": snapshot(warehouse),
+            "reports": reports,
+        }
+    return out

@@ -562,8 +562,9 @@ def parse_integers(text: pd.Series) -> pd.Series:
 
 
 def parse_amounts(text: pd.Series) -> pd.Series:
-    """VND amounts: plain digits or with '.' thousands separators ('50.000')."""
-    grouped = text.str.fullmatch(r"\d{1,3}(\.\d{3}){1,4}")
-    plain = text.str.fullmatch(r"\d{1,15}")
+    """VND amounts: plain digits or with '.' thousands separators ('50.000'); a sign is
+    read so that a negative fee is reported as such, not as unreadable."""
+    grouped = text.str.fullmatch(r"-?\d{1,3}(\.\d{3}){1,4}")
+    plain = text.str.fullmatch(r"-?\d{1,15}")
     cleaned = text.where(grouped | plain, None).str.replace(".", "", regex=False)
     return pd.to_numeric(cleaned, errors="coerce").astype("Int64")

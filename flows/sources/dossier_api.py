@@ -493,7 +493,7 @@ def load_dossier_api(
         batch["load_id"] = load_id
         batch["source_name"] = source.name
     accepted, issues, flags = split_by_findings(
-        batch, dossier_files.SUITE, source.name, dossier_files.RECORD_CODE
+        batch, "dossier_api", source.name, dossier_files.RECORD_CODE
     )
     issues, repeated = _drop_known_issues(warehouse, source.name, issues, overlap)
 

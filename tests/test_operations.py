@@ -1,0 +1,209 @@
+"""Operating cchc every night: write-audit-publish, one run at a time, run history,
+failure notifications, the schedule, and backfills that resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows import pipeline, simulate
+from flows.transform import DBT_PROJECT
+from flows.warehouse import Warehouse
+from tests.test_pipeline import RUN_RECORDS, snapshot
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def small_district(tmp_path_factory):
+    """Ten days of the sample district: enough for every step, quick to run."""
+    return simulate.generate_district(tmp_path_factory.mktemp("small"), seed=3, days=10)
+
+
+def broken_project(tmp_path: Path, condition: str = "true") -> Path:
+    """A copy of the dbt project with one more data test, failing when `condition` holds:
+    how a mart breaks on purpose."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "tests" / "assert_broken_on_purpose.sql").write_text(
+        f"select 1 as broken where {condition}\n", encoding="utf-8"
+    )
+    return project
+
+
+def _run(cchc, district: Path, url: str, reports: Path, as_of="2025-06-30", env=None):
+    return cchc("run", "--sources", str(district), "--warehouse", url, "--as-of", as_of,
+                "--report-dir", str(reports), env=env)  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+def test_a_broken_mart_keeps_yesterdays_marts_and_says_why(
+    kind, cchc, small_district, tmp_path, request, httpserver
+):
+    url = (
+        f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+        if kind == "duckdb"
+        else request.getfixturevalue("pg_url")
+    )
+    reports = tmp_path / "reports"
+    good = _run(cchc, small_district, url, reports)
+    assert good.returncode == 0, good.stderr[-3000:]
+    warehouse = Warehouse.from_url(url)
+    before = snapshot(warehouse)
+
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    env = {
+        "CCHC_DBT_PROJECT_DIR": str(broken_project(tmp_path)),
+        "CCHC_WEBHOOK_URL": httpserver.url_for("/hook"),
+    }
+    bad = _run(cchc, small_district, url, reports, env=env)
+    assert bad.returncode != 0
+    reason = bad.stderr.strip().splitlines()[-1]
+    assert reason.startswith("cchc: run failed:") and "assert_broken_on_purpose" in reason
+    # one line of reason, the last (Prefect's progress log goes before it)
+    assert [line for line in bad.stderr.splitlines() if line.startswith("cchc:")] == [reason]
+
+    # BI reads yesterday's marts, row for row
+    after = snapshot(warehouse)
+    for table in set(before) - RUN_RECORDS:
+        if table.startswith("marts."):
+            assert after[table] == before[table], f"{table} changed by a failed run"
+    history = warehouse.query_df(
+        "select status, reason from marts.pipeline_runs order by started_at"
+    ).to_dict("records")
+    assert [h["status"] for h in history] == ["published", "failed"]
+    assert "assert_broken_on_purpose" in history[1]["reason"]
+
+    # the report of the night says so, and the webhook heard it
+    html = (reports / "cchc-report-2025-06-30.html").read_text(encoding="utf-8")
+    assert "assert_broken_on_purpose" in html
+    (request_made, _), *_ = httpserver.log
+    message = json.loads(request_made.data)
+    assert message["event"] == "cchc.run_failed" and "assert_broken_on_purpose" in message["reason"]
+    assert "@" not in message["warehouse"] or ":***@" in message["warehouse"]  # no password
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+def test_two_runs_at_once_do_not_interleave(kind, cchc, prefect_harness, small_district,
+                                            tmp_path, request):  # fmt: skip
+    url = (
+        f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+        if kind == "duckdb"
+        else request.getfixturevalue("pg_url")
+    )
+    script = Path(sys.executable).with_name("cchc")
+    base = [str(script), "run", "--sources", str(small_district), "--warehouse", url,
+            "--as-of", "2025-06-30", "--report-dir", str(tmp_path / "reports")]  # fmt: skip
+    env = {**os.environ, "PREFECT_API_URL": prefect_harness}
+
+    def start(wait: str):
+        return subprocess.Popen(
+            base,
+            env={**env, "CCHC_LOCK_WAIT_SECONDS": wait},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    # refused: the second run, started while the first holds the warehouse, says why
+    first = start("0")
+    _wait_for_running(url)
+    second = start("0")
+    out2, err2 = second.communicate(timeout=600)
+    out1, err1 = first.communicate(timeout=600)
+    assert first.returncode == 0, err1[-2000:]
+    assert second.returncode == 3, (out2[-1000:], err2[-2000:])
+    assert err2.strip().splitlines()[-1].startswith("cchc: another cchc run is using")
+
+    # waiting: both run, one after the other
+    a, b = start("600"), start("600")
+    for p in (a, b):
+        _, err = p.communicate(timeout=900)
+        assert p.returncode == 0, err[-2000:]
+    rows = Warehouse.from_url(url).query_df(
+        "select started_at, finished_at, status from marts.pipeline_runs order by started_at"
+    )
+    assert list(rows.status) == ["published"] * 3
+    spans = sorted(zip(rows.started_at, rows.finished_at, strict=True))
+    for (_, end), (begin, _) in zip(spans, spans[1:], strict=False):
+        assert end <= begin, f"runs interleaved: {spans}"
+
+
+def _wait_for_running(url: str, timeout: float = 120) -> None:
+    """Until the first run has taken the warehouse (its pipeline_runs row says running)."""
+    warehouse = Warehouse.from_url(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if warehouse.table_exists("marts", "pipeline_runs") and len(
+                warehouse.query_df("select 1 from marts.pipeline_runs where status = 'running'")
+            ):
+                return
+        except Exception:  # the first run may hold DuckDB's file for a moment
+            pass
+        time.sleep(0.3)
+    raise AssertionError("the first run never started")
+
+
+def test_backfill_resumes_from_the_day_that_failed(cchc, tmp_path):
+    district = simulate.generate_district(tmp_path / "district", seed=4, days=30, end=_day(30))
+    url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    args = ["backfill", "--start", _day(1).isoformat(), "--end", _day(30).isoformat(),
+            "--sources", str(district), "--warehouse", url,
+            "--report-dir", str(tmp_path / "reports")]  # fmt: skip
+    day12 = _day(12).isoformat()
+    broken = broken_project(tmp_path, f"'{{{{ var(\"as_of\") }}}}' = '{day12}'")
+    failed = cchc(*args, env={"CCHC_DBT_PROJECT_DIR": str(broken)})
+    assert failed.returncode != 0
+    assert f"backfill stopped at {day12}" in failed.stderr, failed.stderr[-2000:]
+    warehouse = Warehouse.from_url(url)
+    assert pipeline.published_days(warehouse) == {_day(n).isoformat() for n in range(1, 12)}
+
+    resumed = cchc(*args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "11 already published, 19 to run" in resumed.stdout
+    runs = warehouse.query_df("select as_of, status from marts.pipeline_runs order by started_at")
+    assert [str(d)[:10] for d in runs.as_of[runs.status == "published"]] == [
+        _day(n).isoformat() for n in range(1, 31)
+    ]
+    # each night saw only its own files: the last night's marts hold every day's dossiers
+    loaded_days = warehouse.query_df("select max(file_date) as d from raw.loaded_files").d[0]
+    assert str(loaded_days)[:10] == _day(30).isoformat()
+
+
+def _day(n: int):
+    from datetime import date, timedelta
+
+    return date(2025, 6, 1) + timedelta(days=n - 1)
+
+
+def test_the_nightly_schedule_is_1_30_in_vietnam_and_holds_no_secret(small_district):
+    deployment = pipeline.nightly_deployment(str(small_district))
+    (schedule,) = deployment.schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == ("30 1 * * *",
+                                                                    "Asia/Ho_Chi_Minh")  # fmt: skip
+    assert set(deployment.parameters) == {"sources_file"}  # no URL, no as-of: yesterday
+    assert deployment.concurrency_limit == 1
+    declared = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    (entry,) = declared["deployments"]
+    assert entry["schedules"] == [{"cron": pipeline.NIGHTLY_CRON, "timezone": pipeline.TIMEZONE}]
+    module, function = entry["entrypoint"].split(":")
+    assert (ROOT / module).is_file() and function == pipeline.nightly.fn.__name__
+
+
+def test_json_logs_are_one_object_per_line(cchc, small_district, tmp_path):
+    result = _run(cchc, small_district, f"duckdb:///{tmp_path / 'w.duckdb'}", tmp_path / "r",
+                  env={"CCHC_LOG_FORMAT": "json"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert records and all({"ts", "level", "logger", "message"} <= set(r) for r in records)
+    assert any("published" in r["message"] for r in records)
