@@ -80,6 +80,8 @@ LOADED_FILES = {
     "unit_folder": "varchar",
     "file_sha256": "varchar not null",
     "file_bytes": "bigint not null",
+    # the file's modification time when loaded: same size and time, the file is not reread
+    "file_mtime_ns": "bigint",
     "encoding": "varchar",
     "rows_read": "integer not null",
     "rows_loaded": "integer not null",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -26,6 +27,7 @@ DOSSIER_CODE = r"^[0-9A-Za-z.\-_]+-\d{6}-\d{4}$"
 UNIT_CODE = r"^(?:[0-9]{2}|[0-9]{3}|[0-9]{5}|[0-9]{2,5}-[0-9A-Za-z.\-_]+|[A-Za-z][0-9A-Za-z.\-_]*)$"
 PROCEDURE_CODE = r"^\d\.\d{6}$"
 STATUS_CODES = list(range(1, 11))
+EARLIEST = datetime(1990, 1, 1)  # no one-stop desk logged a dossier before this
 CHANNELS = [1, 2, 3]
 
 
@@ -98,6 +100,29 @@ def build_dossier_suite() -> gx.ExpectationSuite:
                 "received_at_invalid",
                 h["received_at"],
                 "Ngày tiếp nhận trống, sai định dạng hoặc không tồn tại.",
+            ),
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="received_at",
+            min_value=EARLIEST,
+            severity="critical",
+            meta=_meta(
+                "received_at_implausible",
+                h["received_at"],
+                "Ngày tiếp nhận trước năm 1990: không thể là hồ sơ thật.",
+            ),
+        ),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="file_date",
+            column_B="received_on",
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            severity="warning",
+            meta=_meta(
+                "received_after_file_date",
+                h["received_at"],
+                "Ngày tiếp nhận sau ngày của tệp dữ liệu (ngày trong tương lai).",
+                value_column="received_at",
             ),
         ),
         gxe.ExpectColumnValuesToNotBeNull(

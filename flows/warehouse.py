@@ -84,6 +84,13 @@ class Warehouse:
             for statement in raw_schema.create_statements():
                 conn.execute(statement)
             conn.execute("create schema if not exists marts")
+            # a warehouse made by an earlier version gets the columns added since
+            raw = raw_schema.RAW_SCHEMA
+            for table, columns in raw_schema.TABLES.items():
+                present = set(self.columns_of(conn, raw, table))
+                for column, kind in columns.items():
+                    if column not in present and "not null" not in kind:
+                        conn.execute(f"alter table {raw}.{table} add column {column} {kind}")
 
     def ping(self) -> None:
         """Fail fast, with the reason, when the warehouse cannot be reached."""

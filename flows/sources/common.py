@@ -97,6 +97,12 @@ class SourceFile:
                     self._scan_result = _scan_stream(first, iter(lambda: stream.read(BLOCK), b""))
         return self._scan_result
 
+    @functools.cached_property
+    def signature(self) -> tuple[int, int]:
+        """(size, modification time in ns), without reading the file."""
+        stat = os.stat(self.path)
+        return stat.st_size, stat.st_mtime_ns
+
     @property
     def sha256(self) -> str:
         return self.scan().sha256

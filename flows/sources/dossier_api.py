@@ -516,6 +516,7 @@ def load_dossier_api(
                 "unit_folder": None,
                 "file_sha256": digest,
                 "file_bytes": len(content),
+                "file_mtime_ns": None,
                 "encoding": "json",
                 "rows_read": result.rows_read,
                 "rows_loaded": result.rows_loaded,
