@@ -158,6 +158,7 @@ BUILD_STATE = {
     "fingerprint": "varchar not null",
     "run_id": "varchar not null",
     "built_at": "timestamp not null",
+    "as_of": "date",  # an earlier as-of date reopens closed periods: rebuild whole
 }
 
 TABLES = {

@@ -79,6 +79,7 @@ def run_dbt(
         "--log-path", str(work / "logs"),
         "--no-use-colors",
         "--quiet",
+        "--log-level-file", "warn",  # debug file logging costs a tenth of a build
     ]  # fmt: skip
     env = {**warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     with environment(env):
@@ -151,26 +152,29 @@ def build(
     """Seeds, models and data tests; unit tests check code, so the test suite runs them.
 
     Incremental models take only what changed since the last build, unless the dbt
-    project or the reference data changed since (or `full_refresh`): then everything
-    is rebuilt, so a night's result never depends on how it was reached.
+    project or the reference data changed since, the as-of date went back (closed
+    periods reopen), or `full_refresh`: then everything is rebuilt, so a night's result
+    never depends on how it was reached.
     """
     fingerprint = _fingerprint(warehouse)
     with warehouse.connect() as conn:
-        last = conn.fetchall(f"select fingerprint from {RAW}.build_state")
-    whole = full_refresh or not last or last[0][0] != fingerprint
+        last = conn.fetchall(f"select fingerprint, as_of from {RAW}.build_state")
+    earlier = bool(last) and (last[0][1] is None or str(last[0][1])[:10] > as_of)
+    whole = full_refresh or not last or last[0][0] != fingerprint or earlier
     nodes = run_dbt(
         warehouse,
         ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if whole else [])],
         {"as_of": as_of, "run_id": run_id},
         work_dir,
     )
-    if last and last[0][0] == fingerprint:
-        return nodes  # a rerun on the same project and reference data writes nothing
+    if last and last[0][0] == fingerprint and str(last[0][1])[:10] == as_of:
+        return nodes  # a rerun on the same project, reference data and day writes nothing
     with warehouse.transaction() as conn:
         conn.execute(f"delete from {RAW}.build_state")
         conn.execute(
-            f"insert into {RAW}.build_state values (%s, %s, %s)",
-            [fingerprint, run_id, datetime.now()],
+            f"insert into {RAW}.build_state (fingerprint, run_id, built_at, as_of) "
+            "values (%s, %s, %s, %s)",
+            [fingerprint, run_id, datetime.now(), as_of],
         )
     return nodes
 

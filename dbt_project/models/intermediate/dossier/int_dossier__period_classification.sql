@@ -9,18 +9,79 @@
 --   withdrawn (7), refused (3), stopped (8): in the period holding the last change
 -- Eligible = status not in (1, 3, 7, 8). Status 1 (registered only) never appears.
 -- Only pairs where the dossier counts for something are kept.
+--
+-- Incremental (macros/incremental_periods.sql): a night recomputes the dossiers
+-- re-ranked since the last build, in every period, and every dossier in the periods
+-- still open at the last build (their evaluation date moved); the rest stays.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ forget_stale_periods(ref('int_dossier__enriched')) }}",
+        post_hook="{{ remember_period_state(ref('int_dossier__enriched'), as_of_date(var('as_of'))) }}",
+    )
+}}
 with
 
-dossiers as (
+all_dossiers as (
 
     select * from {{ ref('int_dossier__enriched') }}
     where status_code <> 1
 
 ),
 
-periods as (
+all_periods as (
 
     select * from {{ ref('int_periods__spine') }}
+
+),
+
+{% if is_incremental() %}
+
+-- the stale rows are gone (pre_hook): what to put back
+touched as (
+
+    select dossier_key from all_dossiers
+    where loaded_through > {{ last_period_loaded_through() }}
+
+),
+
+open_from as (
+
+    select min(period_start) as first_open_day
+    from all_periods
+    where period_end >= {{ last_period_as_of() }}
+
+),
+
+-- the touched dossiers, and those that can count in an open period
+dossiers as (
+
+    select all_dossiers.*
+    from all_dossiers
+    cross join open_from
+    where all_dossiers.dossier_key in (select dossier_key from touched)
+        or all_dossiers.received_date >= open_from.first_open_day
+        or all_dossiers.finished_date is null
+        or all_dossiers.finished_date >= open_from.first_open_day
+        or all_dossiers.last_event_date >= open_from.first_open_day
+
+),
+
+{% else %}
+
+dossiers as (
+
+    select * from all_dossiers
+
+),
+
+{% endif %}
+
+periods as (
+
+    select * from all_periods
 
 ),
 
@@ -57,6 +118,10 @@ paired as (
             dossiers.status_code in (3, 7, 8)
             and dossiers.last_event_date between periods.period_start and periods.period_end
         )
+    {% if is_incremental() %}
+    where dossiers.dossier_key in (select dossier_key from touched)
+        or periods.period_end >= {{ last_period_as_of() }}
+    {% endif %}
 
 ),
 
@@ -121,7 +186,8 @@ final as (
         is_received,
         is_received and is_timeliness_eligible as is_received_eligible,
         is_carried_over,
-        cast(period_outcome as {{ dbt.type_string() }}) as period_outcome
+        cast(period_outcome as {{ dbt.type_string() }}) as period_outcome,
+        cast('{{ var("run_id") }}' as {{ dbt.type_string() }}) as build_id
     from classified
     where is_received
         or is_carried_over

@@ -3,11 +3,29 @@
 -- bounded in time applies to the dossiers received within its bounds). Each
 -- grain is counted from the dossier-level classification, never by adding
 -- up smaller periods.
+--
+-- Incremental: a night recounts only the periods whose classification changed
+-- (int_dossier__period_changes, written by the classification's build) or gained
+-- rows in this build; every unit of such a period is recounted.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ forget_changed_periods(ref('int_dossier__period_classification')) }}",
+    )
+}}
 with
 
 classified as (
 
-    select * from {{ ref('int_dossier__period_classification') }}
+    select c.*
+    from {{ ref('int_dossier__period_classification') }} as c
+    {% if is_incremental() %}
+    inner join ({{ changed_periods(ref('int_dossier__period_classification')) }}) as changed
+        on changed.period_grain = c.period_grain
+        and changed.period_start = c.period_start
+    {% endif %}
 
 ),
 

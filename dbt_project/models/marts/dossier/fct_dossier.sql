@@ -1,11 +1,32 @@
 -- One row per dossier, its latest state, with the timeliness evaluated at
 -- the as-of date (DOMAIN.md §3). No personal data.
+--
+-- Incremental: a night rewrites the dossiers re-ranked since the last build and
+-- those still open at its as-of date (their timeliness moves with the date);
+-- dossiers finished, refused, withdrawn or stopped before it keep their row.
 {%- set as_of = as_of_date(var('as_of')) %}
+{{
+    config(
+        materialized='incremental',
+        unique_key='dossier_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook="{{ ensure_model_state() }}",
+        post_hook="{{ remember_model_state(ref('int_dossier__enriched'), as_of_date(var('as_of'))) }}",
+    )
+}}
 with
 
 dossiers as (
 
     select * from {{ ref('int_dossier__enriched') }}
+    {% if is_incremental() %}
+    where loaded_through > {{ model_last_loaded_through() }}
+        or (
+            status_code not in (1, 3, 7, 8)
+            and (finished_date is null or finished_date > {{ model_last_as_of() }})
+        )
+    {% endif %}
 
 ),
 
