@@ -34,6 +34,8 @@ def configure(fmt: str) -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers = [handler]  # libraries' records (GX, dbt adapters) too
     for name in ("flows", "prefect"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]

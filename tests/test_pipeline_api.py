@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from flows import simulate
@@ -10,13 +12,14 @@ from flows.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
 
-TOKEN = "test-token-not-a-secret"
+TOKEN = "test-token-Zq8vL2mW"  # noqa: S105  (a test value; it must never show anywhere)
+PASSWORD = "pw-Hn4kR7xT"  # trust authentication ignores it; it must never show either
 
 
-def test_api_source_runs_in_the_nightly_flow_and_catches_up_by_watermark(tmp_path, cchc):
+def test_api_source_runs_in_the_nightly_flow_and_catches_up_by_watermark(tmp_path, cchc, pg_url):
     sources = simulate.generate_district(tmp_path / "district", seed=3, days=30)
     records = department_records(per_department=15, days=30)
-    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    url = pg_url.replace("postgres@", f"postgres:{PASSWORD}@")
     faults = FaultPlan(rate_429=0.2, rate_500=0.1, max_streak=2, seed=5)
     with ApiServer(records, TOKEN, faults=faults) as server:
         text = sources.read_text(encoding="utf-8")
@@ -25,13 +28,22 @@ def test_api_source_runs_in_the_nightly_flow_and_catches_up_by_watermark(tmp_pat
             "    token_env: CCHC_TEST_API_TOKEN\n",
             encoding="utf-8",
         )
-        args = ["run", "--sources", str(sources), "--warehouse", url, "--as-of", "2025-06-30"]
+        reports = tmp_path / "reports"
+        args = ["run", "--sources", str(sources), "--warehouse", url, "--as-of", "2025-06-30",
+                "--report-dir", str(reports)]  # fmt: skip
         env = {"CCHC_TEST_API_TOKEN": TOKEN}
         first = cchc(*args, env=env)
         assert first.returncode == 0, first.stderr[-3000:]
-        assert TOKEN not in first.stdout + first.stderr  # the secret never reaches the logs
         second = cchc(*args, env=env)
         assert second.returncode == 0, second.stderr[-3000:]
+
+    # secrets stay in their variables: not in logs, reports, run history, Prefect
+    seen = [first.stdout, first.stderr, second.stdout, second.stderr]
+    seen += [p.read_text("utf-8", "replace") for p in reports.rglob("*") if p.is_file()]
+    seen.append(Warehouse.from_url(url).query_df("select * from marts.pipeline_runs").to_csv())
+    seen.append(json.dumps(_prefect_parameters(), default=str))
+    for text in seen:
+        assert TOKEN not in text and PASSWORD not in text
 
     warehouse = Warehouse.from_url(url)
     landed = warehouse.query_df(
@@ -59,3 +71,16 @@ def test_api_source_runs_in_the_nightly_flow_and_catches_up_by_watermark(tmp_pat
     ).n[0]
     # the district row counts its own desk, its communes and its departments (API)
     assert district == below + own
+
+
+def _prefect_parameters() -> list[dict]:
+    """Every flow run's parameters as the Prefect server stores them."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    async def read():
+        async with get_client() as client:
+            return [run.parameters for run in await client.read_flow_runs()]
+
+    return asyncio.run(read())

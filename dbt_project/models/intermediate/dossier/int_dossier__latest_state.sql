@@ -46,11 +46,22 @@ dossier_log as (
 
 {% if is_incremental() %}
 
+-- the files loaded since the last build: a small set, found without joining history
+new_files as (
+
+    select * from loaded_files
+    where loaded_at > (select max(loaded_through) from {{ this }})
+
+),
+
 touched as (
 
     select log.unit_code, log.dossier_code
-    from dossier_log as log
-    where log.loaded_at > (select max(loaded_through) from {{ this }})
+    from {{ ref('stg_raw__dossier_log') }} as log
+    inner join new_files
+        on new_files.source_name = log.source_name
+        and new_files.file_path = log.file_path
+        and new_files.load_id = log.load_id
 
     union
 
@@ -67,11 +78,18 @@ touched as (
 
 candidates as (
 
-    select dossier_log.*
-    from dossier_log
+    -- every row of a touched dossier: the history is read for those dossiers only
+    select
+        log.*,
+        loaded_files.loaded_at
+    from {{ ref('stg_raw__dossier_log') }} as log
     inner join touched
-        on touched.unit_code = dossier_log.unit_code
-        and touched.dossier_code = dossier_log.dossier_code
+        on touched.unit_code = log.unit_code
+        and touched.dossier_code = log.dossier_code
+    inner join loaded_files
+        on loaded_files.source_name = log.source_name
+        and loaded_files.file_path = log.file_path
+        and loaded_files.load_id = log.load_id
 
 ),
 
