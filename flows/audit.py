@@ -264,7 +264,7 @@ def _daily(conn: Connection, as_of: str) -> pd.DataFrame:
         silent = last is None or last < silent_since
         rows.append({**base, "check_code": "freshness", "severity": "critical",
                      "check_name": "Gửi dữ liệu đều đặn",
-                     "status": "FAIL" if silent else "PASS", "records_affected": 0,
+                     "status": "FAIL" if silent else "PASS", "records_affected": int(silent),
                      "message_vi": f"{u.unit}: đã {SILENT_DAYS} ngày làm việc không gửi dữ liệu "
                      f"(lần cuối {last:%d/%m/%Y})." if silent and last else
                      f"{u.unit}: dữ liệu gửi đến ngày {last:%d/%m/%Y}." if last else
