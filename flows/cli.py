@@ -40,13 +40,25 @@ def run_pipeline(
     quiet: bool = False,
     full_refresh: bool = False,
     replay: bool = False,
+    data_docs: bool = True,
 ):
     """Run the nightly flow; return its summary or raise with a one-line reason."""
-    from flows.pipeline import nightly
+    from flows.runs import exclusive
+    from flows.settings import Settings
 
     load_sources_file(sources)  # a bad sources file fails before anything starts
     warehouse = Warehouse.from_url(warehouse_url)
-    warehouse.ping()
+    # the run's lock first: DuckDB lets one process open the file, so even a ping waits
+    with exclusive(warehouse, Settings().lock_wait_seconds):
+        warehouse.ping()
+        return _run_flow(
+            sources, warehouse_url, as_of, report_dir, quiet, full_refresh, replay, data_docs
+        )
+
+
+def _run_flow(sources, warehouse_url, as_of, report_dir, quiet, full_refresh, replay, data_docs):
+    from flows.pipeline import nightly
+
     # The flow reads the URL from the environment: a flow parameter would be stored by
     # Prefect, password included.
     os.environ["CCHC_WAREHOUSE_URL"] = warehouse_url
@@ -64,6 +76,7 @@ def run_pipeline(
         report_dir=str(Path(report_dir).resolve()) if report_dir else None,
         full_refresh=full_refresh,
         replay=replay,
+        data_docs=data_docs,
     )
 
 
@@ -168,8 +181,9 @@ def backfill(
     """Run the nightly pipeline for each as-of day from START to END, in order, each night
     seeing only the files dated up to it. Days already published are skipped, so after a
     failure the same command resumes from the failed day."""
-    from flows.pipeline import PipelineError, published_days
-    from flows.runs import RunRefused
+    from flows.pipeline import published_days
+    from flows.runs import RunRefused, exclusive
+    from flows.settings import Settings
 
     if sources is None:
         _fail("no sources file: pass --sources FILE or set CCHC_SOURCES", 2)
@@ -179,13 +193,23 @@ def backfill(
     if last < first:
         _fail(f"--end {last} is before --start {first}", 2)
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    wh = Warehouse.from_url(warehouse)
     try:
-        wh = Warehouse.from_url(warehouse)
-        wh.ping()
-        wh.prepare()
-        done = published_days(wh)
-    except WarehouseError as exc:
-        _fail(str(exc))
+        with exclusive(wh, Settings().lock_wait_seconds):  # held for the whole backfill
+            wh.ping()
+            wh.prepare()
+            done = published_days(wh)
+            _backfill_days(days, done, sources, warehouse, report_dir)
+    except (WarehouseError, RunRefused) as exc:
+        _fail(str(exc), 3 if isinstance(exc, RunRefused) else 1)
+    console.print(f"backfill {first} .. {last}: every day published")
+
+
+def _backfill_days(days, done, sources, warehouse, report_dir) -> None:
+    from flows.pipeline import PipelineError
+    from flows.runs import RunRefused
+
+    first, last = days[0], days[-1]
     todo = [d for d in days if d.isoformat() not in done]
     console.print(f"backfill {first} .. {last}: {len(days)} days, {len(days) - len(todo)} "
                   f"already published, {len(todo)} to run")  # fmt: skip
@@ -194,13 +218,13 @@ def backfill(
         for day in todo:
             progress.update(bar, description=f"as of {day}")
             try:
-                run_pipeline(sources, warehouse, day, report_dir, quiet=True, replay=True)
+                run_pipeline(sources, warehouse, day, report_dir, quiet=True, replay=True,
+                             data_docs=day == last)  # fmt: skip
             except (SourcesFileError, WarehouseError, RunRefused, PipelineError) as exc:
                 progress.stop()
                 _fail(f"backfill stopped at {day}: {exc}; run the same command again to "
                       f"resume from {day}")  # fmt: skip
             progress.advance(bar)
-    console.print(f"backfill {first} .. {last}: every day published")
 
 
 @app.command()

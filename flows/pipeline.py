@@ -103,8 +103,8 @@ def publish_marts() -> dict[str, int]:
 
 
 @task(retries=1, retry_delay_seconds=[2])
-def write_report(as_of: str, run_id: str, report_dir: str) -> str:
-    return str(report.write_report(_warehouse(), as_of, run_id, Path(report_dir)))
+def write_report(as_of: str, run_id: str, report_dir: str, data_docs: bool = True) -> str:
+    return str(report.write_report(_warehouse(), as_of, run_id, Path(report_dir), data_docs))
 
 
 @flow(name="cchc-nightly", log_prints=True)
@@ -115,6 +115,7 @@ def nightly(
     run_id: str | None = None,
     full_refresh: bool = False,
     replay: bool = False,
+    data_docs: bool = True,
 ) -> RunSummary:
     """One complete refresh. `as_of` defaults to yesterday (Asia/Ho_Chi_Minh); with
     `replay` (a backfill), files dated after `as_of` are left for their own night."""
@@ -129,7 +130,7 @@ def nightly(
         runs.started(warehouse, run_id, as_of)
         try:
             until = as_of if replay else None
-            _steps(summary, sources_file, report_dir, full_refresh, settings, until)
+            _steps(summary, sources_file, report_dir, full_refresh, settings, until, data_docs)
         except Exception as exc:
             summary.status, summary.reason = "failed", _one_line(exc)
             _after_failure(warehouse, summary, report_dir, settings)
@@ -140,7 +141,7 @@ def nightly(
 
 
 def _steps(summary: RunSummary, sources_file: str, report_dir: str, full_refresh, settings,
-           files_until: str | None):  # fmt: skip
+           files_until: str | None, data_docs: bool = True):  # fmt: skip
     logger = get_run_logger()
     sources = load_sources_file(Path(sources_file))
     run_id, as_of = summary.run_id, summary.as_of
@@ -190,7 +191,7 @@ def _steps(summary: RunSummary, sources_file: str, report_dir: str, full_refresh
     logger.info("dbt built %d nodes", len(nodes))
     summary.checks = timed("audit", audit_marts, as_of, run_id, nodes)
     summary.published = timed("publish", publish_marts)
-    summary.report_path = timed("report", write_report, as_of, run_id, report_dir)
+    summary.report_path = timed("report", write_report, as_of, run_id, report_dir, data_docs)
     logger.info("published %d marts; report %s", len(summary.published), summary.report_path)
 
 

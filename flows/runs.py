@@ -58,11 +58,33 @@ def create_statements() -> list[str]:
     ]
 
 
+_HELD: dict[str, int] = {}  # warehouses this process holds: taking one again is a no-op
+
+
 @contextmanager
 def exclusive(warehouse: Warehouse, wait_seconds: float = 0.0):
     """Hold the warehouse for one run; a second run waits up to `wait_seconds`, then is
     refused with the holder's run id. The lock dies with its process, so a killed run
-    never blocks the next night."""
+    never blocks the next night. Re-entrant within a process (the command takes it
+    before it touches the warehouse, the flow again)."""
+    key = warehouse.display()
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
+    with _exclusive(warehouse, wait_seconds):
+        _HELD[key] = 1
+        try:
+            yield
+        finally:
+            del _HELD[key]
+
+
+@contextmanager
+def _exclusive(warehouse: Warehouse, wait_seconds: float):
     deadline = time.monotonic() + wait_seconds
     if isinstance(warehouse, DuckDBWarehouse):
         lock_path = warehouse.path.with_name(warehouse.path.name + ".lock")
@@ -81,9 +103,8 @@ def exclusive(warehouse: Warehouse, wait_seconds: float = 0.0):
         finally:
             handle.close()
         return
-    import psycopg
-
-    conn = psycopg.connect(warehouse.conninfo, autocommit=True, connect_timeout=10)
+    conn = warehouse._open()  # a WarehouseError with the reason if unreachable
+    conn.autocommit = True
     try:
         while not conn.execute("select pg_try_advisory_lock(%s)", [PG_LOCK_KEY]).fetchone()[0]:
             if time.monotonic() >= deadline:

@@ -163,7 +163,11 @@ def build(
     whole = full_refresh or not last or last[0][0] != fingerprint or earlier
     nodes = run_dbt(
         warehouse,
-        ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if whole else [])],
+        [
+            "build", "--exclude-resource-type", "unit_test",
+            # seeds are project files: unchanged project, unchanged seed tables
+            *(["--full-refresh"] if whole else ["--exclude-resource-type", "seed"]),
+        ],  # fmt: skip
         {"as_of": as_of, "run_id": run_id},
         work_dir,
     )
