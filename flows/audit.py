@@ -79,6 +79,7 @@ RECORD_CODE = {
 MAX_DROP = 0.5  # a mart that held >= 100 rows may not lose more than half of them in a night
 VOLUME_DROP = 0.3  # a day below 30% of the unit's usual volume is worth a call
 SILENT_DAYS = 3  # working days without a file before a unit is out of date
+MIN_HISTORY_DAYS = 5  # days of files a unit needs before its volume has a "usual"
 
 
 class AuditError(RuntimeError):
@@ -144,7 +145,7 @@ def flag_unknown_references(conn: Connection, run_id: str) -> None:
                     f"select x.source_name, x.file_path, x.row_number, x.{RECORD_CODE[table]}, "
                     f"%s, cast(x.{meta['value_column']} as varchar), %s, %s, x.load_id "
                     f"from ({query}) x",
-                    [f"{run_id}:%", meta["column"], meta["rule"], meta["message_vi"]],
+                    [meta["column"], meta["rule"], meta["message_vi"], f"{run_id}:%"],
                 )
 
 
@@ -207,7 +208,7 @@ def _accounting(conn: Connection) -> pd.DataFrame:
         f"left join ({logs}) l on l.source_name = f.source_name and l.file_path = f.file_path "
         "and l.load_id = f.load_id "
         "left join (select source_name, file_path, load_id, "
-        "count(distinct coalesce(row_number, -1)) as n "
+        "count(distinct row_number) as n "  # a file quarantined whole has no rows
         f"from {RAW}.quarantine group by 1, 2, 3) q on q.source_name = f.source_name "
         "and q.file_path = f.file_path and q.load_id = f.load_id "
         "group by 1, 2, 3, 4"
@@ -279,7 +280,7 @@ def _daily(conn: Connection, as_of: str) -> pd.DataFrame:
                      "không gửi dữ liệu ngày") + f" {day:%d/%m/%Y}."})  # fmt: skip
         history = per_day[(per_day.source_name == u.source_name) & (per_day.unit == u.unit)]
         usual = float(history.n.median()) if len(history) else 0.0
-        if sent and usual >= 10:
+        if sent and len(history) >= MIN_HISTORY_DAYS and usual >= 10:
             low = int(u.today_rows) < VOLUME_DROP * usual
             rows.append({**base, "check_code": "volume_drop", "severity": "warning",
                          "check_name": "Số lượng dữ liệu so với ngày thường",
