@@ -26,7 +26,7 @@ import pandas as pd
 from flows import raw_schema, reference, refine, validate
 from flows.settings import Source
 from flows.sources import document_files, dossier_files, task_files
-from flows.sources.common import FileUnreadable, copy_blocks, decode
+from flows.sources.common import RECORD_CHARS, FileUnreadable, copy_blocks, decode
 from flows.warehouse import Connection, Warehouse
 
 log = logging.getLogger(__name__)
@@ -254,7 +254,8 @@ class _Batch:
                         self.parse_issues += [
                             issue(self.source.name, file.relative_path, n, None, None,
                                   line[:500], "row_unparseable",
-                                  "Dòng không đọc được (số cột khác dòng tiêu đề).",
+                                  "Dòng không đọc được (số cột khác dòng tiêu đề, dòng quá "
+                                  "dài hoặc có ký tự NUL).",
                                   record["load_id"])
                             for n, line in table.bad_rows
                         ]  # fmt: skip
@@ -278,7 +279,8 @@ class _Batch:
         con.execute(f"create temp table {LANDING} (file_id integer, row_number integer, {columns})")
         redo: set[int] = set()
         for layout, path in self.layouts.items():
-            self._land_csv(con, path, ["file_id", *layout], rejects=True)
+            if not self._land_csv(con, path, ["file_id", *layout], rejects=True):
+                continue  # header-only files: nothing landed, no rejects table
             redo |= {
                 int(line.split(",", 1)[0])
                 for (line,) in con.execute(f"select csv_line from {REJECTS}").fetchall()
@@ -296,17 +298,21 @@ class _Batch:
         self.counts = _refine(con, self.source.name, self.kind, pd.DataFrame(self.records))
         self.seconds["refine"] = time.perf_counter() - started
 
-    def _land_csv(self, con, path: Path, columns: list[str], *, rejects: bool = False) -> None:
+    def _land_csv(self, con, path: Path, columns: list[str], *, rejects: bool = False) -> bool:
+        """Land one assembled CSV; False when it holds no line."""
         if not path.exists() or not path.stat().st_size:
-            return
+            return False
         types = ", ".join(
             f"'{c}': '{'INTEGER' if c in ('file_id', 'row_number') else 'VARCHAR'}'"
             for c in columns
         )
+        # a plain file's line longer than DuckDB's default limit (2 MiB) is rejected and
+        # read carefully; the careful reader's records (up to RECORD_CHARS characters, as
+        # quoted UTF-8) always fit
         options = (
             f", store_rejects = true, rejects_table = '{REJECTS}', rejects_scan = '{REJECTS}_scan'"
             if rejects
-            else ""
+            else f", max_line_size = {8 * RECORD_CHARS + (1 << 20)}"
         )
         con.execute(
             f"insert into {LANDING} ({', '.join(columns)}) select * from read_csv('{path}', "
@@ -314,6 +320,7 @@ class _Batch:
             "quote = '\"', escape = '\"', new_line = '\\n', strict_mode = true, "
             f"null_padding = false, parallel = true{options})"
         )
+        return True
 
     def refine_for_copy(self) -> _Batch:
         """For PostgreSQL: refine in a private DuckDB, export what COPY reads."""

@@ -33,8 +33,9 @@ def timestamp_of(v: str) -> str:
     formats = ", ".join(f"'{f}'" for f in DATE_FORMATS)
     parsed = f"try_strptime({v}, [{formats}])"
     low, high = YEARS
+    # strptime also reads the words 'epoch' and 'infinity': a date has digits
     return (
-        f"case when {parsed} >= timestamp '{low:04d}-01-01' "
+        f"case when regexp_matches({v}, '[0-9]') and {parsed} >= timestamp '{low:04d}-01-01' "
         f"and {parsed} < timestamp '{high + 1:04d}-01-01' then {parsed} end"
     )
 

@@ -164,7 +164,9 @@ def build(
     nodes = run_dbt(
         warehouse,
         [
-            "build", "--exclude-resource-type", "unit_test",
+            "build",
+            "--exclude-resource-type",
+            "unit_test",
             # seeds are project files: unchanged project, unchanged seed tables
             *(["--full-refresh"] if whole else ["--exclude-resource-type", "seed"]),
         ],  # fmt: skip

@@ -38,6 +38,12 @@ class FileUnreadable(ValueError):
 
 BLOCK = 1 << 22  # bytes read at a time: files are streamed, never held whole
 CHUNK_ROWS = 200_000  # rows typed and validated at a time: bounds memory on big files
+# A record longer than this (characters) does not parse: it is quarantined, not landed.
+# DuckDB's own line limit (max_line_size, 2 MiB) sends longer plain lines here too.
+RECORD_CHARS = 1 << 21
+# The CSV reader's cell limit: above RECORD_CHARS, so a long cell is a quarantined row,
+# not a crash (the module's default, 131072, raises csv.Error mid-file).
+csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))
 
 
 # Bytes in a CSV's records that make it need the careful reader rather than a straight
@@ -50,10 +56,21 @@ LINE_START = re.compile(rb"\n[\n\r ,]")
 BLANK_CHARS = " \t\u00a0"  # what a cell is stripped of
 
 
+# A stretch this long without a newline: a long line, which DuckDB's reader rejects
+# (above 2 MiB) and, when it cuts a multi-byte character there, fails on; read carefully.
+LONG_LINE = 1 << 19
+
+
 def _plain(data: bytes, start: int = 0) -> bool:
-    """No NOT_PLAIN pattern in data[start:] (after the header line)."""
-    return all(data.find(b, start) < 0 for b in NOT_PLAIN_BYTES) and not LINE_START.search(
-        data, max(start - 1, 0)
+    """No NOT_PLAIN pattern in data[start:] (after the header line), and no line of a
+    megabyte or more (every line that long holds a whole LONG_LINE window)."""
+    return (
+        all(data.find(b, start) < 0 for b in NOT_PLAIN_BYTES)
+        and not LINE_START.search(data, max(start - 1, 0))
+        and all(
+            data.find(b"\n", i, i + LONG_LINE) >= 0
+            for i in range(start, len(data) - LONG_LINE + 1, LONG_LINE)
+        )
     )
 
 
@@ -468,7 +485,7 @@ def read_table_chunks(
         raise FileUnreadable(
             "missing_columns",
             "Tệp thiếu cột bắt buộc: " + ", ".join(missing) + ".",
-            value="|".join(nfc(c) for c in header),
+            value="|".join(nfc(c) for c in header).replace("\x00", "\ufffd"),
         )
 
     width = len(header)
@@ -479,11 +496,13 @@ def read_table_chunks(
     row_number = 1
     for row in rows:
         row_number += 1  # records, as a spreadsheet numbers them (header = 1)
-        if len(row) != width:
-            if "".join(row).strip():
-                bad_rows.append((row_number, ",".join(row)))
+        joined = "".join(row)
+        # ragged, a NUL (no warehouse text holds it) or too long: the row does not parse
+        if len(row) != width or "\x00" in joined or len(joined) > RECORD_CHARS:
+            if joined.strip():
+                bad_rows.append((row_number, ",".join(row).replace("\x00", "\ufffd")))
             continue
-        if not "".join(row).strip():
+        if not joined.strip():
             continue  # blank lines are not records
         row.append("")
         records.append([cell.strip(BLANK_CHARS) for cell in pick(row)])
@@ -500,8 +519,35 @@ def _csv_rows(file: SourceFile) -> tuple[Iterator[list[str]], str]:
         raise FileUnreadable("file_not_text", "Tệp không phải văn bản CSV (có ký tự nhị phân).")
     with open(file.path, "rb") as probe:
         bom = probe.read(3) == b"\xef\xbb\xbf"
+    if (bom and encoding != "utf-8") or (encoding == "cp1258" and not _cp1258(file.path)):
+        # a BOM before bytes that are not UTF-8, or bytes Windows-1258 does not map
+        raise FileUnreadable(
+            "file_encoding", "Không đọc được bảng mã của tệp (không phải UTF-8 hay Windows-1258)."
+        )
     label = "utf-8-sig" if bom else encoding
-    return csv.reader(_nfc_lines(file.path, label)), label
+    return _records(csv.reader(_nfc_lines(file.path, label))), label
+
+
+def _cp1258(path: Path) -> bool:
+    """Every byte maps to a Windows-1258 character (a single-byte code: block by block)."""
+    with open(path, "rb") as stream:
+        try:
+            for block in iter(lambda: stream.read(BLOCK), b""):
+                block.decode("cp1258")
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _records(reader) -> Iterator[list[str]]:
+    """The reader's records; one it cannot split (a cell beyond its limit) is a bad row."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield [f"<{exc}>"]  # one cell: ragged, so quarantined as row_unparseable
 
 
 def _nfc_lines(path: Path, encoding: str) -> Iterator[str]:
@@ -549,9 +595,17 @@ def stripped(text: pd.DataFrame, columns) -> pd.DataFrame:
     return text
 
 
+# The shape the warehouse's strptime accepts (flows.refine): ASCII digits, ASCII blanks
+# around and between date and time, seconds below 60. Python's strptime alone would also
+# take other digits and blanks ('٢', NBSP) and roll second 60 over to the next minute.
+DATETIME_TEXT = r"\s*\d{1,2}/\d{1,2}/\d{4}(?:\s+\d{1,2}:\d{1,2}(?::[0-5]?\d)?)?\s*"
+
+
 def parse_datetimes(text: pd.Series) -> pd.Series:
     """dd/mm/yyyy[ HH:MM[:SS]] -> timestamps; anything else (or impossible) -> NaT."""
     result = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    shaped = text.str.fullmatch(DATETIME_TEXT, flags=re.ASCII).fillna(False).astype(bool)
+    text = text.where(shaped, "").str.strip(" \t\n\r\x0b\x0c")
     for fmt in DATE_FORMATS:
         todo = result.isna() & (text != "")
         if not todo.any():
