@@ -157,22 +157,27 @@ def _steps(summary: RunSummary, sources_file: str, report_dir: str, full_refresh
     registered = timed("prepare", prepare_warehouse, units, run_id)
     logger.info("warehouse ready; %d registered units", registered)
     failed = []
-    for source in sources.sources:
-        try:
-            result = timed(
-                f"extract_load:{source.name}",
-                extract_load_source,
-                sources_file,
-                source.name,
-                run_id,
-                files_until,
-            )
-        except Exception as exc:
+    names = [source.name for source in sources.sources]
+    started = time.perf_counter()
+    if settings.dask_address:
+        outcomes = _extract_on_dask(settings.dask_address, sources_file, names, run_id,
+                                    files_until)  # fmt: skip
+        summary.step_seconds["extract_load"] = round(time.perf_counter() - started, 2)
+    else:
+        outcomes = []
+        for name in names:
+            try:
+                outcomes.append(timed(f"extract_load:{name}", extract_load_source,
+                                      sources_file, name, run_id, files_until))  # fmt: skip
+            except Exception as exc:
+                outcomes.append(exc)
+    for source, result in zip(sources.sources, outcomes, strict=True):
+        if isinstance(result, BaseException):
             if settings.source_failure_policy != "publish_others":
-                raise PipelineError(f"source {source.name} failed: {_one_line(exc)}") from exc
+                raise PipelineError(f"source {source.name} failed: {_one_line(result)}") from result
             # policy: the others are published; this one catches up next night
             result = {"source_name": source.name, "kind": source.kind, "status": "failed",
-                      "reason": _one_line(exc)}  # fmt: skip
+                      "reason": _one_line(result)}  # fmt: skip
             failed.append(source.name)
             logger.error("source %s failed, the others go on: %s", source.name, result["reason"])
         else:
@@ -193,6 +198,33 @@ def _steps(summary: RunSummary, sources_file: str, report_dir: str, full_refresh
     summary.published = timed("publish", publish_marts)
     summary.report_path = timed("report", write_report, as_of, run_id, report_dir, data_docs)
     logger.info("published %d marts; report %s", len(summary.published), summary.report_path)
+
+
+@flow(name="cchc-extract")
+def extract_sources(sources_file: str, names: list[str], run_id: str, files_until: str | None):
+    """Every source at once on the flow's task runner (Dask): a result or the error each."""
+    futures = [extract_load_source.submit(sources_file, n, run_id, files_until) for n in names]
+    outcomes = []
+    for future in futures:
+        try:
+            outcomes.append(future.result())
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def _extract_on_dask(address: str, sources_file, names, run_id, files_until) -> list:
+    """Extraction on a Dask cluster (`local`: one started for this run). PostgreSQL only:
+    DuckDB has a single writer, so its sources load one after the other."""
+    from prefect_dask import DaskTaskRunner
+
+    if _warehouse().kind != "postgres":
+        raise PipelineError(
+            "extraction on Dask needs a PostgreSQL warehouse (DuckDB has one writer)"
+        )
+    runner = DaskTaskRunner() if address == "local" else DaskTaskRunner(address=address)
+    return extract_sources.with_options(task_runner=runner)(sources_file, names, run_id,
+                                                           files_until)  # fmt: skip
 
 
 def _after_failure(warehouse: Warehouse, summary: RunSummary, report_dir: str, settings) -> None:

@@ -87,6 +87,8 @@ def run_dbt(
         outcome = dbtRunner(manifest=manifest).invoke(
             [*args, *common, "--vars", json.dumps(variables)]
         )
+    if warehouse.kind == "duckdb":
+        _release_duckdb()
     nodes = []
     for r in getattr(outcome.result, "results", None) or []:
         nodes.append(
@@ -111,6 +113,17 @@ def run_dbt(
             reason = str(outcome.exception or "dbt failed").splitlines()[0][:300]
         raise TransformError(f"dbt {args[0]} failed: {reason} [logs: {work / 'logs'}]")
     return nodes
+
+
+def _release_duckdb() -> None:
+    """dbt-duckdb keeps the database file open for the life of the process; DuckDB lets
+    one process open a file, so the next step's (or the next run's) open would fail."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager as Manager
+
+    with Manager._LOCK:
+        if Manager._ENV is not None:
+            Manager._ENV.close()
+            Manager._ENV = None
 
 
 _MANIFESTS: dict[tuple, object] = {}

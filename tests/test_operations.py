@@ -207,3 +207,22 @@ def test_json_logs_are_one_object_per_line(cchc, small_district, tmp_path):
     records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
     assert records and all({"ts", "level", "logger", "message"} <= set(r) for r in records)
     assert any("published" in r["message"] for r in records)
+
+
+def test_extraction_runs_on_a_local_dask_cluster(cchc, small_district, pg_url, tmp_path):
+    """CCHC_DASK_ADDRESS=local: the sources load at once on a Dask cluster started for the
+    run (prefect-dask), with the same rows as a run without it; DuckDB refuses, clearly."""
+    result = _run(cchc, small_district, pg_url, tmp_path / "r", env={"CCHC_DASK_ADDRESS": "local"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    warehouse = Warehouse.from_url(pg_url)
+    (steps,) = warehouse.query_df("select steps_json from marts.pipeline_runs").steps_json
+    assert "extract_load" in json.loads(steps)  # one step for every source, on the cluster
+    loaded = warehouse.query_df(
+        "select source_name, sum(rows_read) as r, sum(rows_loaded) as l, "
+        "sum(rows_quarantined) as q from raw.loaded_files group by 1 order by 1"
+    )
+    assert list(loaded.source_name) == ["nhiem_vu", "van_ban_di", "xa_an_lao"]
+    assert ((loaded.r == loaded.l + loaded.q) & (loaded.r > 0)).all()
+    duck = _run(cchc, small_district, f"duckdb:///{tmp_path / 'w.duckdb'}", tmp_path / "d",
+                env={"CCHC_DASK_ADDRESS": "local"})  # fmt: skip
+    assert duck.returncode != 0 and "needs a PostgreSQL warehouse" in duck.stderr.splitlines()[-1]

@@ -12,7 +12,8 @@ import pytest
 
 from flows.warehouse import Warehouse
 
-pytestmark = pytest.mark.slow
+# the sample district's runs are shared: its readers share one xdist worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sample_district")]
 
 AS_OF = "2025-06-30"
 MARTS = ["dim_unit", "fct_dossier", "dossier_timeliness"]

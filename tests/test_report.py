@@ -18,6 +18,7 @@ from flows import audit, report, runs
 from flows.warehouse import Warehouse
 
 AS_OF = "2025-06-30"
+pytestmark = pytest.mark.xdist_group("sample_district")  # reads the shared runs
 
 
 def report_html(run: dict) -> str:

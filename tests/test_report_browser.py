@@ -18,7 +18,7 @@ from tests.test_report import (
     runs_module_run,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sample_district")]
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 A4_PRINTABLE_PX = 703  # 210 mm less two 12 mm margins, at 96 px per inch
