@@ -9,5 +9,8 @@ for _name, _value in {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "GX_ANALYTICS_ENABLED": "false",
     "PREFECT_UI_ENABLED": "false",
+    # A fresh install's first run compiles and migrates Prefect's local server; the 20 s
+    # default timed out on a clean machine.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }.items():
     os.environ.setdefault(_name, _value)
