@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from flows import raw_schema, reference, refine, validate
+from flows import failpoints, raw_schema, reference, refine, validate
 from flows.settings import Source
 from flows.sources import document_files, dossier_files, task_files
 from flows.sources.common import RECORD_CHARS, FileUnreadable, copy_blocks, decode
@@ -130,6 +130,7 @@ def load_file_source(
                 with warehouse.transaction() as conn:
                     batch.refine(conn.raw)
                     batch.write_duckdb(conn)
+                    failpoints.hit("load.group_written")  # written, not yet committed
                 batch.done(result)
         else:
             # three groups in flight: one read in Python, the next refined in a private
@@ -137,6 +138,7 @@ def load_file_source(
             for batch in _ahead(_Batch.refine_for_copy, _ahead(_Batch.assemble, batches)):
                 with warehouse.transaction() as conn:
                     batch.write_postgres(conn)
+                    failpoints.hit("load.group_written")
                 batch.done(result)
     return result
 
@@ -519,6 +521,7 @@ def write_batch(
             )
         if after is not None:
             after(conn)
+        failpoints.hit("load.group_written")
 
 
 def issue(source_name, file_path, row_number, record_code, column, value, rule, message, load_id):

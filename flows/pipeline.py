@@ -8,7 +8,9 @@ flow parameter: Prefect stores parameters, and a PostgreSQL URL may hold a passw
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -136,7 +138,17 @@ def nightly(
             _after_failure(warehouse, summary, report_dir, settings)
             raise PipelineError(summary.reason) from exc
         summary.status = "published"
-        runs.finished(warehouse, run_id, "published", summary.sources, summary.step_seconds)
+        failed = [s for s in summary.sources if s.get("status") == "failed"]
+        if failed:  # published by policy without them: still a night to look at
+            summary.reason = "; ".join(f"source {s['source_name']} failed: {s['reason']}"
+                                       for s in failed)[:500]  # fmt: skip
+            runs.notify_failure(settings.webhook_url, {
+                "event": "cchc.source_failed", "run_id": run_id, "as_of": as_of,
+                "warehouse": summary.warehouse, "reason": summary.reason,
+                "sources": [s["source_name"] for s in failed],
+            })  # fmt: skip
+        runs.finished(warehouse, run_id, "published", summary.sources, summary.step_seconds,
+                      summary.reason)  # fmt: skip
     return summary
 
 
@@ -153,6 +165,7 @@ def _steps(summary: RunSummary, sources_file: str, report_dir: str, full_refresh
         finally:
             summary.step_seconds[step] = round(time.perf_counter() - started, 2)
 
+    check_report_dir(Path(report_dir))  # before anything changes, not after publishing
     units = str(sources.units) if sources.units else None
     registered = timed("prepare", prepare_warehouse, units, run_id)
     logger.info("warehouse ready; %d registered units", registered)
@@ -225,6 +238,31 @@ def _extract_on_dask(address: str, sources_file, names, run_id, files_until) -> 
     runner = DaskTaskRunner() if address == "local" else DaskTaskRunner(address=address)
     return extract_sources.with_options(task_runner=runner)(sources_file, names, run_id,
                                                            files_until)  # fmt: skip
+
+
+# The report and its Data Docs take a few MB at most; less room than this fails the run
+# before it changes anything.
+REPORT_ROOM = 4 << 20
+
+
+def check_report_dir(folder: Path) -> None:
+    """The night's report can be written: the folder exists (or can be made) and takes
+    REPORT_ROOM bytes. Written, not just statted: as root, permissions say nothing."""
+    probe = folder / ".cchc-write-check"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as handle:
+            handle.write(b"\0" * REPORT_ROOM)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise PipelineError(
+            f"the report folder {folder} cannot be written ({exc.strerror or exc}); "
+            "nothing was loaded or published"
+        ) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
 
 
 def _after_failure(warehouse: Warehouse, summary: RunSummary, report_dir: str, settings) -> None:

@@ -6,6 +6,7 @@ after it, today's, whole: never a mix, never a half-built table.
 
 from __future__ import annotations
 
+from flows import failpoints
 from flows.transform import BUILD_SCHEMA, MARTS
 from flows.warehouse import Warehouse
 
@@ -34,6 +35,7 @@ def publish(warehouse: Warehouse, marts: list[str] = PUBLISHED) -> dict[str, int
             counts[mart] = conn.fetchall(f"select count(*) from marts.{mart}")[0][0]
             if warehouse.kind == "postgres":
                 _copy_comments(conn, f"{BUILD_SCHEMA}.{mart}", f"marts.{mart}")
+            failpoints.hit("publish.mart_copied")  # some marts copied, not yet committed
     return counts
 
 

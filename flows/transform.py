@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from flows import failpoints
 from flows.raw_schema import RAW_SCHEMA as RAW
 from flows.warehouse import Warehouse
 
@@ -84,7 +87,7 @@ def run_dbt(
     env = {**warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     with environment(env):
         manifest = _manifest(warehouse, env, common)
-        outcome = dbtRunner(manifest=manifest).invoke(
+        outcome = dbtRunner(manifest=manifest, callbacks=[_on_event]).invoke(
             [*args, *common, "--vars", json.dumps(variables)]
         )
     if warehouse.kind == "duckdb":
@@ -115,6 +118,11 @@ def run_dbt(
     return nodes
 
 
+def _on_event(event) -> None:
+    if event.info.name == "NodeFinished":
+        failpoints.hit("dbt.node_finished")  # tests kill a build part-way through
+
+
 def _release_duckdb() -> None:
     """dbt-duckdb keeps the database file open for the life of the process; DuckDB lets
     one process open a file, so the next step's (or the next run's) open would fail."""
@@ -136,12 +144,31 @@ def _manifest(warehouse: Warehouse, env: dict[str, str], common: list[str]):
 
     key = (warehouse.dbt_target, tuple(sorted(env.items())), _project_digest())
     if key not in _MANIFESTS:
+        # dbt's partial parsing, kept between processes: a night is a new process, and
+        # a full parse costs it 8 s against 3.5 s. dbt itself checks the saved state
+        # against the project files, the profile and the variables.
+        saved = _parse_cache() / (hashlib.sha256(repr(key).encode()).hexdigest()[:24] + ".msgpack")
+        target = Path(common[common.index("--target-path") + 1])
+        target.mkdir(parents=True, exist_ok=True)
+        if saved.exists():
+            shutil.copyfile(saved, target / "partial_parse.msgpack")
         outcome = dbtRunner().invoke(["parse", *common])
         if not outcome.success:
             reason = str(outcome.exception or "dbt parse failed").splitlines()[0][:300]
             raise TransformError(f"dbt parse failed: {reason}")
         _MANIFESTS[key] = outcome.result
+        with contextlib.suppress(OSError):  # a cache: never a reason to fail a night
+            partial = saved.with_suffix(f".{os.getpid()}.tmp")
+            shutil.copyfile(target / "partial_parse.msgpack", partial)
+            partial.replace(saved)  # atomic: a concurrent run reads the old or the new
     return _MANIFESTS[key]
+
+
+def _parse_cache() -> Path:
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cchc" / "dbt"
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _project_digest() -> str:

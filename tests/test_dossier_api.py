@@ -33,7 +33,7 @@ from flows.sources.dossier_api import (
 )
 from flows.warehouse import Warehouse
 
-TOKEN = "tok-3f9a-department-secret"
+TOKEN = "test-token-3f9a-department"
 TOKEN_ENV = "CCHC_TEST_TNMT_TOKEN"
 # Small waits so that a run through dozens of faults takes well under a second of sleeping.
 FAST = RetryPolicy(

@@ -55,8 +55,12 @@ def test_a_broken_mart_keeps_yesterdays_marts_and_says_why(
         else request.getfixturevalue("pg_url")
     )
     reports = tmp_path / "reports"
-    good = _run(cchc, small_district, url, reports)
+    good = _run(cchc, small_district, url, reports, env={"CCHC_LOG_FORMAT": "json"})
     assert good.returncode == 0, good.stderr[-3000:]
+    # structured logs: one JSON object per line
+    records = [json.loads(line) for line in good.stderr.splitlines() if line.strip()]
+    assert records and all({"ts", "level", "logger", "message"} <= set(r) for r in records)
+    assert any("published" in r["message"] for r in records)
     warehouse = Warehouse.from_url(url)
     before = snapshot(warehouse)
 
@@ -114,44 +118,53 @@ def test_two_runs_at_once_do_not_interleave(kind, cchc, prefect_harness, small_d
             text=True,
         )
 
-    # refused: the second run, started while the first holds the warehouse, says why
-    first = start("0")
-    _wait_for_running(url)
+    # refused: a second run, started while the first holds the warehouse, says why;
+    # waiting: a third runs once the first is done
+    first = start("60")  # the probe below may hold the lock file for an instant
+    _wait_for_lock(url)
     second = start("0")
+    third = start("600")
     out2, err2 = second.communicate(timeout=600)
-    out1, err1 = first.communicate(timeout=600)
-    assert first.returncode == 0, err1[-2000:]
     assert second.returncode == 3, (out2[-1000:], err2[-2000:])
     assert err2.strip().splitlines()[-1].startswith("cchc: another cchc run is using")
-
-    # waiting: both run, one after the other
-    a, b = start("600"), start("600")
-    for p in (a, b):
+    for p in (first, third):
         _, err = p.communicate(timeout=900)
         assert p.returncode == 0, err[-2000:]
     rows = Warehouse.from_url(url).query_df(
         "select started_at, finished_at, status from marts.pipeline_runs order by started_at"
     )
-    assert list(rows.status) == ["published"] * 3
-    spans = sorted(zip(rows.started_at, rows.finished_at, strict=True))
-    for (_, end), (begin, _) in zip(spans, spans[1:], strict=False):
-        assert end <= begin, f"runs interleaved: {spans}"
+    assert list(rows.status) == ["published"] * 2
+    (_, end), (begin, _) = sorted(zip(rows.started_at, rows.finished_at, strict=True))
+    assert end <= begin, f"runs interleaved: {rows}"
 
 
-def _wait_for_running(url: str, timeout: float = 120) -> None:
-    """Until the first run has taken the warehouse (its pipeline_runs row says running)."""
-    warehouse = Warehouse.from_url(url)
+def _wait_for_lock(url: str, timeout: float = 120) -> None:
+    """Until the first run holds the warehouse's run lock (without touching the
+    warehouse itself: DuckDB lets one process open its file)."""
+    import fcntl
+
+    import psycopg
+
+    from flows.runs import PG_LOCK_KEY
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            if warehouse.table_exists("marts", "pipeline_runs") and len(
-                warehouse.query_df("select 1 from marts.pipeline_runs where status = 'running'")
-            ):
-                return
-        except Exception:  # the first run may hold DuckDB's file for a moment
-            pass
-        time.sleep(0.3)
-    raise AssertionError("the first run never started")
+        if url.startswith("duckdb"):
+            with open(url.removeprefix("duckdb:///") + ".lock", "a+") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    return
+        else:
+            with psycopg.connect(url) as conn:
+                if conn.execute(
+                    "select count(*) from pg_locks where locktype = 'advisory' and objid = %s",
+                    [PG_LOCK_KEY & 0xFFFFFFFF],
+                ).fetchone()[0]:
+                    return
+        time.sleep(0.2)
+    raise AssertionError("the first run never took the warehouse")
 
 
 def test_backfill_resumes_from_the_day_that_failed(cchc, tmp_path):
@@ -198,15 +211,6 @@ def test_the_nightly_schedule_is_1_30_in_vietnam_and_holds_no_secret(small_distr
     assert entry["schedules"] == [{"cron": pipeline.NIGHTLY_CRON, "timezone": pipeline.TIMEZONE}]
     module, function = entry["entrypoint"].split(":")
     assert (ROOT / module).is_file() and function == pipeline.nightly.fn.__name__
-
-
-def test_json_logs_are_one_object_per_line(cchc, small_district, tmp_path):
-    result = _run(cchc, small_district, f"duckdb:///{tmp_path / 'w.duckdb'}", tmp_path / "r",
-                  env={"CCHC_LOG_FORMAT": "json"})  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
-    assert records and all({"ts", "level", "logger", "message"} <= set(r) for r in records)
-    assert any("published" in r["message"] for r in records)
 
 
 def test_extraction_runs_on_a_local_dask_cluster(cchc, small_district, pg_url, tmp_path):
