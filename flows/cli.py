@@ -128,10 +128,9 @@ def run(
     except Exception as exc:  # the flow's own failure: report its first line, exit non-zero
         _fail(f"run failed: {_first_line(exc)}")
     _print_summary(summary)
-    failed = [s["source_name"] for s in summary.sources if s.get("status") == "failed"]
-    if failed:  # published, so exit 0 (CONTRACTS §3); the webhook has been told
-        reason = " ".join(summary.reason.split())
-        sys.stderr.write(f"cchc: warning: published without {', '.join(failed)}, which "
+    if summary.failed_sources:  # published, so exit 0 (CONTRACTS §3); the webhook knows
+        reason, names = " ".join(summary.reason.split()), ", ".join(summary.failed_sources)
+        sys.stderr.write(f"cchc: warning: published without {names}, which "
                          f"catches up next night: {reason}\n")  # fmt: skip
 
 

@@ -47,6 +47,11 @@ class RunSummary:
     report_path: str | None = None
     step_seconds: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def failed_sources(self) -> list[str]:
+        """Sources the run published without (policy `publish_others`)."""
+        return [s["source_name"] for s in self.sources if s.get("status") == "failed"]
+
 
 def _warehouse() -> Warehouse:
     url = Settings().warehouse_url
@@ -138,14 +143,14 @@ def nightly(
             _after_failure(warehouse, summary, report_dir, settings)
             raise PipelineError(summary.reason) from exc
         summary.status = "published"
-        failed = [s for s in summary.sources if s.get("status") == "failed"]
-        if failed:  # published by policy without them: still a night to look at
+        if summary.failed_sources:  # published by policy without them: still a night to look at
             summary.reason = "; ".join(f"source {s['source_name']} failed: {s['reason']}"
-                                       for s in failed)[:500]  # fmt: skip
+                                       for s in summary.sources
+                                       if s.get("status") == "failed")[:500]  # fmt: skip
             runs.notify_failure(settings.webhook_url, {
                 "event": "cchc.source_failed", "run_id": run_id, "as_of": as_of,
                 "warehouse": summary.warehouse, "reason": summary.reason,
-                "sources": [s["source_name"] for s in failed],
+                "sources": summary.failed_sources,
             })  # fmt: skip
         runs.finished(warehouse, run_id, "published", summary.sources, summary.step_seconds,
                       summary.reason)  # fmt: skip
