@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -62,14 +63,7 @@ def _run_flow(sources, warehouse_url, as_of, report_dir, quiet, full_refresh, re
     # The flow reads the URL from the environment: a flow parameter would be stored by
     # Prefect, password included.
     os.environ["CCHC_WAREHOUSE_URL"] = warehouse_url
-    import prefect  # noqa: F401  (Prefect sets its logging up on import; ours goes after)
-
-    from flows import logs
-    from flows.settings import Settings
-
-    logs.configure(Settings().log_format)
-    if quiet:
-        logging.getLogger("prefect").setLevel(logging.WARNING)
+    _configure_logging(quiet)
     return nightly(
         sources_file=str(Path(sources).resolve()),
         as_of=as_of.isoformat(),
@@ -78,6 +72,17 @@ def _run_flow(sources, warehouse_url, as_of, report_dir, quiet, full_refresh, re
         replay=replay,
         data_docs=data_docs,
     )
+
+
+def _configure_logging(quiet: bool = False) -> None:
+    import prefect  # noqa: F401  (Prefect sets its logging up on import; ours goes after)
+
+    from flows import logs
+    from flows.settings import Settings
+
+    logs.configure(Settings().log_format)
+    if quiet:
+        logging.getLogger("prefect").setLevel(logging.WARNING)
 
 
 def _parse_date(value: str | None) -> date:
@@ -118,7 +123,8 @@ def run(
     from flows.runs import RunRefused
 
     try:
-        summary = run_pipeline(sources, warehouse, day, report_dir, full_refresh=full_refresh)
+        with _bars_for_steps(_progress()):
+            summary = run_pipeline(sources, warehouse, day, report_dir, full_refresh=full_refresh)
     except (SourcesFileError, WarehouseError) as exc:
         _fail(str(exc))
     except RunRefused as exc:
@@ -217,8 +223,9 @@ def _backfill_days(days, done, sources, warehouse, report_dir) -> None:
     todo = [d for d in days if d.isoformat() not in done]
     console.print(f"backfill {first} .. {last}: {len(days)} days, {len(days) - len(todo)} "
                   f"already published, {len(todo)} to run")  # fmt: skip
-    with _progress() as progress:
-        bar = progress.add_task("backfill", total=len(todo))
+    progress = _progress()
+    with _bars_for_steps(progress, keep=False):  # the day's steps come and go under it
+        bar = progress.add_task("backfill", total=len(todo), unit="days")
         for day in todo:
             progress.update(bar, description=f"as of {day}")
             try:
@@ -262,9 +269,94 @@ def _progress():
 
     return Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, transient=False,
+        "{task.fields[unit]}", TimeElapsedColumn(), console=console, transient=False,
         disable=not console.is_terminal,
     )  # fmt: skip
+
+
+STEP_LABELS = {
+    "prepare": "prepare warehouse",
+    "transform": "build marts (dbt)",
+    "audit": "audit marts",
+    "publish": "publish marts",
+    "report": "write report",
+}
+
+
+class _StepBars:
+    """One bar per step of a run (files loaded, dbt nodes built, marts published), fed by
+    `flows.progress`. With `keep`, finished steps stay on screen with their times."""
+
+    def __init__(self, bars, keep: bool = True):
+        self.bars, self.keep, self.ids = bars, keep, {}
+
+    def begin(self, step: str, total: int | None) -> None:
+        source = step.partition("extract_load:")[2]
+        label = f"load {source}" if source else STEP_LABELS.get(step, step)
+        self.ids[step] = self.bars.add_task(label, total=total, unit="")
+
+    def total(self, step: str, total: int | None, unit: str) -> None:
+        self.bars.update(self.ids[step], total=total, unit=unit)
+
+    def advance(self, step: str, amount: int) -> None:
+        self.bars.advance(self.ids[step], amount)
+
+    def end(self, step: str, ok: bool) -> None:
+        task_id = self.ids.pop(step)
+        if not self.keep:
+            self.bars.remove_task(task_id)
+            return
+        task = next(t for t in self.bars.tasks if t.id == task_id)
+        if not ok:
+            self.bars.update(task_id, description=f"[red]{task.description}: failed[/]")
+        elif task.total is None or not task.completed:  # no units known: one step done
+            done = task.completed or 1
+            self.bars.update(task_id, total=done, completed=done)
+        self.bars.stop_task(task_id)
+
+
+@contextlib.contextmanager
+def _bars_for_steps(bars, keep: bool = True):
+    """Steps shown as bars while the block runs, log lines printed above them (handlers
+    writing to the terminal go through the bars' console; a log file stays a log file)."""
+    from flows import progress
+
+    if bars.disable:
+        yield
+        return
+    _configure_logging()  # the handlers exist before the bars take the terminal
+    swapped = []
+    with bars:
+        for handler in _terminal_log_handlers():
+            swapped.append((handler, handler.stream))
+            handler.setStream(sys.stderr)  # rich's proxy, while the bars are live
+            if hasattr(handler, "console"):  # Prefect's handler prints through its own
+                swapped.append((handler.console, handler.console.file))
+                handler.console.file = sys.stderr
+        try:
+            with progress.shown_by(_StepBars(bars, keep)):
+                yield
+        finally:
+            for owner, stream in reversed(swapped):
+                if isinstance(owner, logging.Handler):
+                    owner.setStream(stream)
+                else:
+                    owner.file = stream
+
+
+def _terminal_log_handlers() -> list[logging.StreamHandler]:
+    loggers = [logging.getLogger(), *(
+        logger for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    )]  # fmt: skip
+    found = []
+    for logger in loggers:
+        for handler in logger.handlers:
+            stream = getattr(handler, "stream", None)
+            if (isinstance(handler, logging.StreamHandler) and handler not in found
+                    and stream is not None and stream.isatty()):  # fmt: skip
+                found.append(handler)
+    return found
 
 
 @app.command()
@@ -280,9 +372,10 @@ def demo(
     as_of = DEMO_AS_OF
     console.print(f"[bold]2/2[/] running the pipeline on DuckDB (as of {as_of})")
     try:
-        summary = run_pipeline(
-            sources, f"duckdb:///{warehouse_file}", as_of, out / "reports", quiet=True
-        )
+        with _bars_for_steps(_progress()):
+            summary = run_pipeline(
+                sources, f"duckdb:///{warehouse_file}", as_of, out / "reports", quiet=True
+            )
     except Exception as exc:
         _fail(f"demo failed: {_first_line(exc)}")
     _print_summary(summary)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from flows import failpoints, raw_schema, reference, refine, validate
+from flows import failpoints, progress, raw_schema, reference, refine, validate
 from flows.settings import Source
 from flows.sources import document_files, dossier_files, task_files
 from flows.sources.common import RECORD_CHARS, FileUnreadable, copy_blocks, decode
@@ -110,6 +110,7 @@ def load_file_source(
     todo = [f for f in files if not unchanged(f)]
     changed = {f.relative_path for f in todo if f.relative_path in known}
     result.files_unchanged = len(files) - len(todo)
+    progress.total(len(todo), "files")
     groups, group, group_bytes = [], [], 0
     for file in todo:
         group.append(file)
@@ -412,6 +413,7 @@ class _Batch:
         result.rows_flagged += self.counts.get("flagged", 0)
         result.files_quarantined += self.unreadable
         result.files_loaded += len(self.files) - self.unreadable
+        progress.advance(len(self.files))
         for step, seconds in self.seconds.items():
             result.seconds[step] = result.seconds.get(step, 0.0) + seconds
 

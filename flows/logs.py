@@ -28,10 +28,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+_configured: set[str] = set()
+
+
 def configure(fmt: str) -> None:
-    """Route cchc's and Prefect's records through one JSON handler, or leave the text ones."""
-    if fmt != "json":
+    """Route cchc's and Prefect's records through one JSON handler, or leave the text ones.
+    Once per process: a second call would stack a second handler."""
+    if fmt != "json" or fmt in _configured:
         return
+    _configured.add(fmt)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from flows import audit, load, publish, report, runs, transform
+from flows import audit, load, progress, publish, report, runs, transform
 from flows.settings import Settings, default_as_of, load_sources_file
 from flows.warehouse import DuckDBWarehouse, Warehouse
 
@@ -77,7 +77,15 @@ def prepare_warehouse(units_file: str | None, run_id: str) -> int:
     return load.load_registered_units(warehouse, Path(units_file) if units_file else None, run_id)
 
 
-@task(retries=2, retry_delay_seconds=[5, 20])
+def _worth_retrying(task, task_run, state) -> bool:
+    """Run a failed source again, unless it failed with its own retries spent: the API
+    client backs off by itself, and three more rounds of that only delay the night."""
+    from flows.sources.dossier_api import ApiError
+
+    return not isinstance(state.data, ApiError)
+
+
+@task(retries=2, retry_delay_seconds=[5, 20], retry_condition_fn=_worth_retrying)
 def extract_load_source(
     sources_file: str, source_name: str, run_id: str, files_until: str | None = None
 ) -> dict:
@@ -166,7 +174,8 @@ def _steps(summary: RunSummary, sources_file: str, report_dir: str, full_refresh
     def timed(step: str, fn, *args):
         started = time.perf_counter()
         try:
-            return fn(*args)
+            with progress.step(step):
+                return fn(*args)
         finally:
             summary.step_seconds[step] = round(time.perf_counter() - started, 2)
 

@@ -6,7 +6,7 @@ after it, today's, whole: never a mix, never a half-built table.
 
 from __future__ import annotations
 
-from flows import failpoints
+from flows import failpoints, progress
 from flows.transform import BUILD_SCHEMA, MARTS
 from flows.warehouse import Warehouse
 
@@ -18,6 +18,7 @@ def publish(warehouse: Warehouse, marts: list[str] = PUBLISHED) -> dict[str, int
     counts = {}
     with warehouse.transaction() as conn:
         conn.execute("create schema if not exists marts")
+        progress.total(len(marts), "marts")
         for mart in marts:
             built = warehouse.columns_of(conn, BUILD_SCHEMA, mart)
             if not built:
@@ -36,6 +37,7 @@ def publish(warehouse: Warehouse, marts: list[str] = PUBLISHED) -> dict[str, int
             if warehouse.kind == "postgres":
                 _copy_comments(conn, f"{BUILD_SCHEMA}.{mart}", f"marts.{mart}")
             failpoints.hit("publish.mart_copied")  # some marts copied, not yet committed
+            progress.advance()
     return counts
 
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from flows import failpoints
+from flows import failpoints, progress
 from flows.raw_schema import RAW_SCHEMA as RAW
 from flows.warehouse import Warehouse
 
@@ -119,7 +119,11 @@ def run_dbt(
 
 
 def _on_event(event) -> None:
-    if event.info.name == "NodeFinished":
+    name = event.info.name
+    if name == "ConcurrencyLine":  # dbt's "Concurrency: n threads", with the node count
+        progress.total(event.data.node_count, "dbt nodes")
+    elif name == "NodeFinished":
+        progress.advance()
         failpoints.hit("dbt.node_finished")  # tests kill a build part-way through
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import uuid
@@ -33,13 +34,20 @@ def prefect_harness():
 def cchc(prefect_harness):
     """The real `cchc` command in a child process, talking to the session's Prefect server."""
 
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def run(
+        *args: str, env: dict[str, str] | None = None, tty: bool = False
+    ) -> subprocess.CompletedProcess:
+        """With `tty`, the command runs on a pseudo-terminal (util-linux `script`), as a
+        person at a console would see it: stdout then holds stdout and stderr together."""
         script = Path(sys.executable).with_name("cchc")
         command = [str(script)] if script.exists() else [sys.executable, "-m", "flows.cli"]
         environment = {**os.environ, "PREFECT_API_URL": prefect_harness, **(env or {})}
-        return subprocess.run(
-            [*command, *args], capture_output=True, text=True, env=environment, timeout=900
-        )
+        command = [*command, *args]
+        if tty:
+            environment["COLUMNS"] = "120"
+            command = ["script", "--quiet", "--return", "--command", shlex.join(command),
+                       "/dev/null"]  # fmt: skip
+        return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=900)
 
     return run
 
@@ -112,16 +120,33 @@ def runs(cchc, sample_district, module_pg_url, tmp_path_factory):
         reports = tmp_path_factory.mktemp(f"reports_{kind}")
         args = ["run", "--sources", str(sample_district), "--warehouse", url,
                 "--as-of", AS_OF, "--report-dir", str(reports)]  # fmt: skip
-        first = cchc(*args)
-        assert first.returncode == 0, first.stderr[-3000:]
+        first = cchc(*args, tty=kind == "duckdb")  # the console's progress bars, once
+        assert first.returncode == 0, (first.stderr or first.stdout)[-3000:]
         warehouse = Warehouse.from_url(url)
         after_first = snapshot(warehouse)
         second = cchc(*args)
         assert second.returncode == 0, second.stderr[-3000:]
         out[kind] = {
+            "output": (first.stdout, second.stdout + second.stderr),
             "warehouse": warehouse,
             "first": after_first,
             "second": snapshot(warehouse),
             "reports": reports,
         }
     return out
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Fail loudly if xdist's loadgroup stops grouping (it did, silently, with pytest 9.2:
+    pytest-dev/pytest-xdist#1386); the shared runs would then happen once per worker."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    ungrouped = [
+        i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid
+    ]
+    if ungrouped:
+        reason = (f"--dist loadgroup did not group {ungrouped[0]} (and {len(ungrouped) - 1} "
+                  "more); see the pytest pin in pyproject.toml")  # fmt: skip
+        sys.stderr.write(f"\n{reason}\n")  # a worker's error reaches the controller garbled
+        raise pytest.UsageError(reason)

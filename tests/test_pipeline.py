@@ -80,6 +80,35 @@ def test_second_run_on_same_inputs_changes_nothing(runs, kind):
     assert runs_table.rows_read.iloc[1] == 0  # nothing new the second time
 
 
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def test_at_a_console_each_step_is_a_bar_that_moves_and_a_captured_run_has_none(runs):
+    console, captured = runs["duckdb"]["output"]
+    screen = ANSI.sub("", console)
+    files = runs["duckdb"]["warehouse"].query_df(
+        "select source_name, count(*) as n from raw.loaded_files group by source_name"
+    ).set_index("source_name").n  # fmt: skip
+    published = int(re.search(r"published: (\d+) marts", screen).group(1))
+    expected = {
+        **{f"load {source}": (n, "files") for source, n in files.items()},
+        "build marts (dbt)": (None, "dbt nodes"),
+        "publish marts": (published, "marts"),
+    }
+    for label, (total, unit) in expected.items():
+        seen = [tuple(map(int, m)) for m in
+                re.findall(rf"{re.escape(label)} .*?(\d+)/(\d+) +{unit}", screen)]  # fmt: skip
+        assert seen, f"no bar for {label!r} on the console"
+        assert seen[-1][0] == seen[-1][1] == (total or seen[-1][1]) > 0, (label, seen[-1])
+    nodes_done = {done for done, _ in re.findall(r"build marts \(dbt\) .*?(\d+)/(\d+)", screen)}
+    assert len(nodes_done) >= 3, f"the dbt bar did not move: {sorted(nodes_done)}"
+    for step in ("prepare warehouse", "audit marts", "write report"):
+        assert re.search(rf"{step} .*?1/1", screen), step
+    assert "Finished in state Completed" in screen  # the logs still print, above the bars
+    for label in expected:  # a log file gets no bars
+        assert label not in captured, label
+
+
 @pytest.mark.parametrize("kind", ["duckdb", "postgres"])
 def test_every_row_read_is_loaded_or_quarantined(runs, kind):
     warehouse = runs[kind]["warehouse"]

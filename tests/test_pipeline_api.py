@@ -17,11 +17,11 @@ PASSWORD = "pw-Hn4kR7xT"  # trust authentication ignores it; it must never show 
 
 
 def test_api_source_down_a_night_fails_alone_and_catches_up_by_watermark(
-    tmp_path, cchc, pg_url, httpserver
+    tmp_path, cchc, warehouse_url, httpserver
 ):
     sources = simulate.generate_district(tmp_path / "district", seed=3, days=30)
     records = department_records(per_department=15, days=30)
-    url = pg_url.replace("postgres@", f"postgres:{PASSWORD}@")
+    url = warehouse_url.replace("postgres@", f"postgres:{PASSWORD}@")  # DuckDB: no password
     listed = sources.read_text(encoding="utf-8")
 
     def with_api(server, attempts: int) -> None:

@@ -525,7 +525,8 @@ def _csv_rows(file: SourceFile) -> tuple[Iterator[list[str]], str]:
             "file_encoding", "Không đọc được bảng mã của tệp (không phải UTF-8 hay Windows-1258)."
         )
     label = "utf-8-sig" if bom else encoding
-    return _records(csv.reader(_nfc_lines(file.path, label))), label
+    lines = _Lines(_nfc_lines(file.path, label))
+    return _records(csv.reader(lines), lines), label
 
 
 def _cp1258(path: Path) -> bool:
@@ -539,15 +540,59 @@ def _cp1258(path: Path) -> bool:
     return True
 
 
-def _records(reader) -> Iterator[list[str]]:
-    """The reader's records; one it cannot split (a cell beyond its limit) is a bad row."""
+class _Lines:
+    """Lines for the CSV reader: it remembers the lines of the record being read and takes
+    lines back to be read again."""
+
+    def __init__(self, lines: Iterator[str]):
+        self._lines, self._back, self.taken = lines, [], []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = self._back.pop() if self._back else next(self._lines)
+        self.taken.append(line)
+        return line
+
+    def give_back(self, lines: list[str]) -> None:
+        self._back.extend(reversed(lines))
+
+
+def _records(reader, lines: _Lines) -> Iterator[list[str]]:
+    """The reader's records; one it cannot split (a cell beyond its limit) is a bad row.
+
+    A cell opening with a stray quote (a clerk's typo: `"Nguyễn`) makes the reader run on
+    to the next quote, lines or the whole file later. A record that spans lines and is
+    not one well-formed record of the header's width (its quotes closing right before a
+    comma or the line's end) is such a run-on: its first line is the bad row and the lines
+    after it are read again, so the rows a typo would swallow still load. A real
+    multi-line cell is well formed and stays whole.
+    """
+    width = None
     while True:
+        lines.taken = []
         try:
-            yield next(reader)
+            row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield [f"<{exc}>"]  # one cell: ragged, so quarantined as row_unparseable
+            row = [f"<{exc}>"]  # one cell: ragged, so quarantined as row_unparseable
+        if width is None:
+            width = len(row)  # the header
+        elif len(lines.taken) > 1 and not _one_record(lines.taken, width):
+            lines.give_back(lines.taken[1:])
+            row = [lines.taken[0].rstrip("\r\n")]
+        yield row
+
+
+def _one_record(lines: list[str], width: int) -> bool:
+    """The lines are one strictly quoted record of `width` cells."""
+    try:
+        records = list(csv.reader(lines, strict=True))
+    except csv.Error:
+        return False
+    return len(records) == 1 and len(records[0]) == width
 
 
 def _nfc_lines(path: Path, encoding: str) -> Iterator[str]:
@@ -563,9 +608,70 @@ def _nfc_lines(path: Path, encoding: str) -> Iterator[str]:
             yield from lines
 
 
+# calamine lays a sheet out as a dense grid from its first to its last cell: one cell at
+# XFD1048576 in a 5 KB workbook asks for 500 GB and aborts the process (no exception)
+XLSX_CELLS = 20_000_000  # rows × columns of the grid: about 1 GB laid out
+XLSX_XML_BYTES = 1 << 30  # a worksheet's XML once unzipped; more is a zip bomb
+CELL_REF = re.compile(rb'<(?:\w+:)?c\b[^>]*?\sr="([A-Z]{1,3})([0-9]{1,7})"')
+CELL_TAG = re.compile(rb"<(?:\w+:)?c[\s/>]")
+
+
+def _xlsx_size_check(content: bytes) -> None:
+    """Refuse a workbook whose sheets would not fit in memory, before calamine sees it:
+    every worksheet's XML is streamed once for its cell references."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as book:
+            for info in book.infolist():
+                if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+                    _sheet_size_check(book, info)
+    except FileUnreadable:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError):
+        return  # not a readable zip: calamine says it is corrupt
+
+
+def _sheet_size_check(book, info) -> None:
+    rows, columns, tags, unpacked = [], [], 0, 0
+    with book.open(info) as xml:
+        tail = b""
+        for block in iter(lambda: xml.read(BLOCK), b""):
+            unpacked += len(block)
+            if unpacked > XLSX_XML_BYTES:
+                raise FileUnreadable(
+                    "file_too_large",
+                    f"Bảng tính quá lớn khi giải nén (trên {XLSX_XML_BYTES >> 20} MB).",
+                    value=info.filename,
+                )
+            text, tail = tail + block, block[-64:]  # a tag cut by the block edge is seen twice
+            tags += len(CELL_TAG.findall(block))
+            for letters, number in CELL_REF.findall(text):
+                rows.append(int(number))
+                columns.append(_column_number(letters))
+            if rows:  # keep the extremes only
+                rows[:], columns[:] = [min(rows), max(rows)], [min(columns), max(columns)]
+    grid = (rows[1] - rows[0] + 1) * (columns[1] - columns[0] + 1) if rows else 0
+    if max(grid, tags) > XLSX_CELLS:
+        span = f"{rows[1] - rows[0] + 1} dòng × {columns[1] - columns[0] + 1} cột" if rows else ""
+        raise FileUnreadable(
+            "file_too_large",
+            f"Bảng tính quá lớn: {span or f'{tags} ô'} (tối đa {XLSX_CELLS:,} ô).",
+            value=f"{info.filename}: {span or tags}",
+        )
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
 def _xlsx_rows(content: bytes) -> list[list[str]]:
     from python_calamine import CalamineWorkbook
 
+    _xlsx_size_check(content)
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(content))
         sheet = workbook.get_sheet_by_index(0)

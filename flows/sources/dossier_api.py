@@ -55,7 +55,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from flows import raw_schema
+from flows import progress, raw_schema
 from flows.load import SourceResult, split_by_findings, write_batch
 from flows.settings import LOCAL_TZ, Source
 from flows.sources import dossier_files
@@ -317,6 +317,7 @@ def _walk(get_page, start: datetime, kept: dict, fetched: Fetched, max_pages: in
             raise ApiError(f"more than {max_pages} pages in one run; nothing was loaded")
         body = get_page(cursor, page)
         fetched.pages += 1
+        progress.advance()
         records = body["data"]
         for record in records:
             key = record_key(record)
@@ -461,6 +462,7 @@ def load_dossier_api(
     with DossierApiClient(
         url, token, page_size=size, policy=policy or RetryPolicy.from_source(source)
     ) as client:
+        progress.total(None, "pages")  # known only when the last page says so
         fetched = fetch_changes(client.get_page, since)
         requests = client.requests
     log.info(
