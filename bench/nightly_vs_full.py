@@ -53,6 +53,21 @@ def _hold_back_night(root: Path, night: Path, share: float) -> int:
     return moved
 
 
+def _node_seconds(work: Path) -> dict[str, float]:
+    """Each dbt node's execution time in one build, from dbt's run_results.json."""
+    results = json.loads((work / "target" / "run_results.json").read_text(encoding="utf-8"))
+    return {r["unique_id"]: round(r["execution_time"], 2) for r in results["results"]}
+
+
+def _print_slowest(nodes: dict[str, dict[str, float]], count: int = 12) -> None:
+    """Where the nightly build's time goes, beside the same node in the full rebuild."""
+    night, full = nodes["night"], nodes["full"]
+    print(f"\n  slowest nodes of the nightly build (night s / full s), "
+          f"all nodes {sum(night.values()):.1f} / {sum(full.values()):.1f} s")  # fmt: skip
+    for node in sorted(night, key=night.get, reverse=True)[:count]:
+        print(f"    {node.split('.', 2)[-1]:<60}{night[node]:>7.1f} {full.get(node, 0):>7.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dossiers", type=int, default=1_000_000)
@@ -95,8 +110,12 @@ def main() -> None:
         night = 0
         for source in sources.sources:
             night += step("night_load", load.load_file_source, warehouse, source, "n").rows_read
-        step("night_build_incremental", transform.build, warehouse, AS_OF, "n")
-        step("same_data_build_full", transform.build, warehouse, AS_OF, "f", full_refresh=True)
+        step("night_build_incremental", transform.build, warehouse, AS_OF, "n", work / "dbt_n")
+        step("same_data_build_full", transform.build, warehouse, AS_OF, "f", work / "dbt_f",
+             full_refresh=True)  # fmt: skip
+        nodes = {label: _node_seconds(work / folder) for label, folder in
+                 (("night", "dbt_n"), ("full", "dbt_f"))}  # fmt: skip
+        _print_slowest(nodes)
     finally:
         if args.warehouse == "postgres":
             with psycopg.connect(args.pg, autocommit=True) as conn:
@@ -120,6 +139,7 @@ def main() -> None:
                     "night_rows": night,
                     "seconds": figures,
                     "nightly_to_full_build": ratio,
+                    "node_seconds": nodes,
                 },
                 indent=2,
             )  # fmt: skip
