@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -101,7 +102,8 @@ def main() -> None:
         return out
 
     try:
-        prepare_warehouse.fn(url, units, "bench")
+        os.environ["CCHC_WAREHOUSE_URL"] = url  # the pipeline's tasks read it there
+        prepare_warehouse.fn(units, "bench")
         history = 0
         for source in sources.sources:
             history += step("history_load", load.load_file_source, warehouse, source, "h").rows_read

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from flows import audit, load, progress, publish, report, runs, transform
+from flows import audit, failpoints, load, progress, publish, report, runs, transform
 from flows.settings import Settings, default_as_of, load_sources_file
 from flows.warehouse import DuckDBWarehouse, Warehouse
 
@@ -175,7 +175,9 @@ def _steps(summary: RunSummary, sources_file: str, report_dir: str, full_refresh
         started = time.perf_counter()
         try:
             with progress.step(step):
-                return fn(*args)
+                result = fn(*args)
+            failpoints.hit(f"after.{step}")  # between steps: no connection held
+            return result
         finally:
             summary.step_seconds[step] = round(time.perf_counter() - started, 2)
 

@@ -163,7 +163,7 @@ def finished(
         s["source_name"]: {
             k: s.get(k)
             for k in ("kind", "status", "files_loaded", "files_unchanged", "files_quarantined",
-                      "rows_read", "rows_loaded", "rows_quarantined", "reason")
+                      "rows_read", "rows_loaded", "rows_quarantined", "reason", "seconds")
             if k in s
         }
         for s in sources

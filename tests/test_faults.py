@@ -216,6 +216,47 @@ def test_a_dropped_warehouse_connection_is_retried_or_fails_cleanly(
     assert _marts(warehouse) == published
 
 
+def test_a_duckdb_file_taken_by_another_process_mid_run_fails_cleanly(
+    cchc, prefect_harness, district, tmp_path
+):
+    """DuckDB is embedded: there is no connection to drop. Its way of losing the warehouse
+    mid-run is another process opening the file between two steps (a DBA's duckdb shell,
+    a BI tool opened read-write): the next step cannot open it. The run fails with one
+    line saying so, the marts stay whole, and the rerun publishes the night."""
+    root, held = _copy(district, tmp_path)
+    path = tmp_path / "warehouse.duckdb"
+    args = _args(root, f"duckdb:///{path}", tmp_path / "reports")
+    assert cchc(*args).returncode == 0
+    warehouse = Warehouse.from_url(f"duckdb:///{path}")
+    yesterday = _marts(warehouse)
+    _second_night(root, held)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    run, release = _paused_run(prefect_harness, args, "after.transform", marks)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; held = duckdb.connect(sys.argv[1]); "
+         "print('held', flush=True); time.sleep(600)", str(path)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        release.touch()
+        _, err = run.communicate(timeout=600)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run.returncode == 1, err[-2000:]
+    reason = err.strip().splitlines()[-1]
+    assert reason.startswith("cchc: run failed:") and "lock" in reason.lower(), reason
+    assert _marts(warehouse) == yesterday
+    rerun = cchc(*args)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert _marts(warehouse) != yesterday  # the night is published now
+    _no_duplicates(warehouse)
+    statuses = warehouse.query_df("select status from marts.pipeline_runs order by started_at")
+    assert list(statuses.status)[0] == "published" and list(statuses.status)[-1] == "published"
+
+
 # one statement, one snapshot: a mix of two nights' marts would show as a tuple no
 # published night produced
 BI_QUERY = """
