@@ -309,7 +309,7 @@ class _StepBars:
         task = next(t for t in self.bars.tasks if t.id == task_id)
         if not ok:
             self.bars.update(task_id, description=f"[red]{task.description}: failed[/]")
-        elif task.total is None or not task.completed:  # no units known: one step done
+        elif task.total is None:  # no units known in advance: the count seen, or one step
             done = task.completed or 1
             self.bars.update(task_id, total=done, completed=done)
         self.bars.stop_task(task_id)

@@ -55,13 +55,17 @@ open_from as (
 
 ),
 
--- the touched dossiers, and those that can count in an open period
+-- the touched dossiers, and those that can count in an open period. Touched is a
+-- joined flag, not `in (select ...)` OR-ed with the rest: PostgreSQL cannot hash a
+-- subquery under an OR and scanned the touched keys once per dossier (a 10,000,000-
+-- dossier night never finished).
 dossiers as (
 
-    select all_dossiers.*
+    select all_dossiers.*, touched.dossier_key is not null as is_touched
     from all_dossiers
+    left join touched on touched.dossier_key = all_dossiers.dossier_key
     cross join open_from
-    where all_dossiers.dossier_key in (select dossier_key from touched)
+    where touched.dossier_key is not null
         or all_dossiers.received_date >= open_from.first_open_day
         or all_dossiers.finished_date is null
         or all_dossiers.finished_date >= open_from.first_open_day
@@ -119,8 +123,7 @@ paired as (
             and dossiers.last_event_date between periods.period_start and periods.period_end
         )
     {% if is_incremental() %}
-    where dossiers.dossier_key in (select dossier_key from touched)
-        or periods.period_end >= {{ last_period_as_of() }}
+    where dossiers.is_touched or periods.period_end >= {{ last_period_as_of() }}
     {% endif %}
 
 ),
