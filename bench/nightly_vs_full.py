@@ -30,28 +30,10 @@ sys.path.insert(0, str(ROOT))
 from flows import load, transform  # noqa: E402
 from flows.pipeline import prepare_warehouse  # noqa: E402
 from flows.settings import load_sources_file  # noqa: E402
-from flows.simulate_scale import generate_dossiers  # noqa: E402
+from flows.simulate_scale import generate_dossiers, hold_back_night  # noqa: E402
 from flows.warehouse import Warehouse  # noqa: E402
 
 AS_OF = "2025-01-31"
-
-
-def _hold_back_night(root: Path, night: Path, share: float) -> int:
-    """Move the latest daily files, about `share` of all bytes, from root to night."""
-    files = sorted(
-        (p for p in root.rglob("*.csv") if "_truth" not in p.parts),
-        key=lambda p: (p.stem, str(p)),
-    )
-    total = sum(p.stat().st_size for p in files)
-    moved = 0
-    for path in reversed(files):
-        if moved >= share * total:
-            break
-        target = night / path.relative_to(root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        moved += path.stat().st_size
-        path.rename(target)
-    return moved
 
 
 def _node_seconds(work: Path) -> dict[str, float]:
@@ -79,7 +61,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="cchc-nightly-"))
     print(f"generating {args.dossiers:,} dossiers into {work} ...", flush=True)
     sources_file = generate_dossiers(work / "history", dossiers=args.dossiers, seed=11)
-    night_bytes = _hold_back_night(sources_file.parent, work / "night", 0.01)
+    night_bytes = hold_back_night(sources_file.parent, work / "night", 0.01)
     print(f"night: {night_bytes / 1e6:,.1f} MB held back", flush=True)
 
     if args.warehouse == "duckdb":

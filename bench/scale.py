@@ -45,27 +45,13 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from flows.simulate_scale import generate_dossiers  # noqa: E402
+from flows.simulate_scale import generate_dossiers, hold_back_night  # noqa: E402
 
 START, END = date(2021, 1, 1), date(2025, 6, 30)  # several years, ending before the merger
 ROWS_PER_DOSSIER = 1.96  # change-log rows per dossier in the simulator's histories
 # what each load sub-step of `SourceResult.seconds` belongs to
 SUBSTEPS = {"assemble": "extract", "land": "validate", "refine": "validate",
             "export": "load", "write": "load"}  # fmt: skip
-
-
-def _hold_back_night(root: Path, night: Path, share: float) -> None:
-    """Move the latest daily files, about `share` of all bytes, from root to night."""
-    files = sorted((p for p in root.rglob("*.csv") if "_truth" not in p.parts),
-                   key=lambda p: (p.stem, str(p)))  # fmt: skip
-    total, moved = sum(p.stat().st_size for p in files), 0
-    for path in reversed(files):
-        if moved >= share * total:
-            break
-        target = night / path.relative_to(root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        moved += path.stat().st_size
-        path.rename(target)
 
 
 def _cchc(args: list[str], env: dict[str, str]) -> dict:
@@ -177,7 +163,7 @@ def _history(work: Path, name: str, dossiers: int) -> tuple[Path, Path, Path]:
     single = generate_dossiers(work / f"{name}_single", dossiers=dossiers, seed=11,
                                start=START, end=END, single_file=True)  # fmt: skip
     night = work / f"{name}_night"
-    _hold_back_night(sources.parent, night, 0.01)
+    hold_back_night(sources.parent, night, 0.01)
     return sources, night, single
 
 

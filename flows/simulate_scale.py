@@ -565,3 +565,22 @@ def _apportion(total: int, weights: list[float]) -> list[int]:
     for index in by_remainder[:short]:
         parts[index] += 1
     return parts
+
+
+def hold_back_night(root: Path, night: Path, share: float) -> int:
+    """Move the latest daily files, about `share` of all bytes, from root to night (a
+    benchmark's night of changes); return the bytes moved."""
+    files = sorted(
+        (p for p in root.rglob("*.csv") if "_truth" not in p.parts),
+        key=lambda p: (p.stem, str(p)),
+    )
+    total = sum(p.stat().st_size for p in files)
+    moved = 0
+    for path in reversed(files):
+        if moved >= share * total:
+            break
+        target = night / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        moved += path.stat().st_size
+        path.rename(target)
+    return moved
