@@ -1,11 +1,13 @@
 """Benchmark: cchc's loader against the physical floor, on the same dossier rows.
 
-    .venv/bin/python bench/load_2m.py [--dossiers 1000000] [--pg postgresql://...]
+    .venv/bin/python bench/load_2m.py [--dossiers 2000000] [--pg postgresql://...]
 
-Generates about 2,000,000 dossier log rows with the simulator, as one CSV, as one
-history file per unit (the same bytes, with a header each) and as daily files per unit
-(the nightly layout: tens of thousands of small files). Then times, on this machine, in
-this run:
+Generates dossiers with the simulator in two layouts, each also written as one CSV of
+the same rows for the floors: "history", a full-history export of each dossier's latest
+row, one file per unit (`--dossiers` rows), and "daily", the nightly layout of the
+change log (a file per unit and day, a dossier in every file its status moved in: tens
+of thousands of small files, about twice the rows). Then times, per layout, on this
+machine, in this run:
 - PostgreSQL `\\copy` of the one CSV into a table of text columns, and into a table typed
   as the contract's columns (dates parsed, DMY): the floors;
 - cchc's loader (`flows.load.load_file_source`) into a fresh PostgreSQL database, in a
@@ -13,7 +15,7 @@ this run:
   files: whole (read and hash each file, land it in DuckDB, type and validate it
   set-based, write raw rows, quarantine and flags with COPY, commit);
 - DuckDB `read_csv` of the one CSV into a table (its floor), and cchc's loader into DuckDB;
-- pandas `read_csv` + `DataFrame.to_sql` of a 20,000-row slice (rows/s).
+- pandas `read_csv` + `DataFrame.to_sql` of a 20,000-row slice of the history (rows/s).
 Prints rows per second and the ratio of each to its floors; `--json` keeps the figures.
 Not a test: it prints what it measured, nothing is asserted.
 """
@@ -85,6 +87,21 @@ def _loader(url: str, sources: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _latest_rows(log: Path, out: Path) -> Path:
+    """Each dossier's last row of the change log: a full-history export, one row per
+    dossier (a file is one day's export, so a dossier appears in it once)."""
+    latest: dict[tuple[bytes, bytes], bytes] = {}
+    with open(log, "rb") as stream:
+        header = stream.readline()
+        for line in stream:
+            code, unit, _ = line.split(b",", 2)
+            latest[unit, code] = line
+    with open(out, "wb") as target:
+        target.write(header)
+        target.writelines(latest.values())
+    return out
+
+
 def _split_by_unit(single: Path, out: Path) -> Path:
     """The one CSV as one history file per unit (<unit>/<last day>.csv), same rows."""
     files: dict[bytes, object] = {}
@@ -127,7 +144,7 @@ def _pg_floor(admin: str, single: Path, columns: str, datestyle: bool) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dossiers", type=int, default=1_000_000)
+    parser.add_argument("--dossiers", type=int, default=2_000_000)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--naive-rows", type=int, default=20_000, help="pandas to_sql slice")
@@ -138,41 +155,46 @@ def main() -> None:
 
     print(f"generating {args.dossiers:,} dossiers into {work} ...", flush=True)
     daily = generate_dossiers(work / "daily", dossiers=args.dossiers, seed=11)
-    single = generate_dossiers(work / "single", dossiers=args.dossiers, seed=11, single_file=True)
-    history = _split_by_unit(single, work / "history")
-    with open(single, encoding="utf-8") as stream:
-        rows = sum(1 for _ in stream) - 1
-    daily_files = sum(1 for p in (daily.parent / "dossiers").rglob("*.csv"))
-    print(f"{rows:,} rows, {single.stat().st_size / 1e6:,.0f} MB as one CSV; "
-          f"{daily_files:,} daily files", flush=True)  # fmt: skip
+    log = generate_dossiers(work / "single", dossiers=args.dossiers, seed=11, single_file=True)
+    latest = _latest_rows(log, work / "latest.csv")
+    layouts = {  # layout -> (its sources file, the same rows as one CSV for the floors)
+        "history": (_split_by_unit(latest, work / "history"), latest),
+        "daily": (daily, log),
+    }
+    for layout, (_, single) in layouts.items():
+        with open(single, encoding="utf-8") as stream:
+            rows = sum(1 for _ in stream) - 1
+        print(f"{layout}: {rows:,} rows, {single.stat().st_size / 1e6:,.0f} MB as one CSV",
+              flush=True)  # fmt: skip
+    print(f"daily: {sum(1 for _ in (daily.parent / 'dossiers').rglob('*.csv')):,} files")
 
-    # PostgreSQL: the floors, then cchc on the same rows in both layouts
     text_columns = ", ".join(f'"c{i}" text' for i in range(len(COLUMNS)))
     typed_columns = ", ".join(f"{name} {SQL_TYPES[TYPES[name]]}" for name in COLUMNS.values())
-    floor = _pg_floor(args.pg, single, text_columns, datestyle=False)
-    figures["pg_copy_text"] = {"rows": rows, "seconds": floor}
-    floor = _pg_floor(args.pg, single, typed_columns, datestyle=True)
-    figures["pg_copy_typed"] = {"rows": rows, "seconds": floor}
-    for layout, sources in (("history", history), ("daily", daily)):
-        url = _database(args.pg)
-        loaded = _loader(url, sources)
-        figures[f"pg_cchc_{layout}"] = {"rows": loaded["rows_read"], **loaded}
-        _drop(args.pg, url)
-
-    # DuckDB: read_csv of the same bytes into a table, then cchc
     import duckdb
 
-    with duckdb.connect(str(work / "floor.duckdb")) as con:
-        con.execute("set enable_progress_bar = false")
-        seconds = _timed(
-            lambda: con.execute(
-                f"create table floor as select * from read_csv('{single}', all_varchar=true)"
-            )
-        )
-    figures["duckdb_read_csv"] = {"rows": rows, "seconds": seconds}
-    for layout, sources in (("history", history), ("daily", daily)):
+    for layout, (sources, single) in layouts.items():
+        with open(single, encoding="utf-8") as stream:
+            rows = sum(1 for _ in stream) - 1
+        floors = figures[layout] = {}
+        floors["pg_copy_text"] = {
+            "rows": rows, "seconds": _pg_floor(args.pg, single, text_columns, datestyle=False)
+        }  # fmt: skip
+        floors["pg_copy_typed"] = {
+            "rows": rows, "seconds": _pg_floor(args.pg, single, typed_columns, datestyle=True)
+        }  # fmt: skip
+        url = _database(args.pg)
+        loaded = _loader(url, sources)
+        floors["pg_cchc"] = {"rows": loaded["rows_read"], **loaded}
+        _drop(args.pg, url)
+        floor_db = work / f"floor_{layout}.duckdb"
+        with duckdb.connect(str(floor_db)) as con:
+            con.execute("set enable_progress_bar = false")
+            query = f"create table floor as select * from read_csv('{single}', all_varchar=true)"
+            seconds = _timed(lambda: con.execute(query))  # noqa: B023 (called at once)
+        floor_db.unlink()
+        floors["duckdb_read_csv"] = {"rows": rows, "seconds": seconds}
         loaded = _loader(f"duckdb:///{work / f'cchc_{layout}.duckdb'}", sources)
-        figures[f"duckdb_cchc_{layout}"] = {"rows": loaded["rows_read"], **loaded}
+        floors["duckdb_cchc"] = {"rows": loaded["rows_read"], **loaded}
 
     # pandas, naive: read_csv + to_sql of a slice
     import pandas as pd
@@ -183,32 +205,35 @@ def main() -> None:
     slice_rows = args.naive_rows
 
     def naive():
-        frame = pd.read_csv(single, nrows=slice_rows)
+        frame = pd.read_csv(latest, nrows=slice_rows)
         frame.to_sql("naive", engine, index=False, chunksize=2_000, method="multi")
 
-    figures["pandas_to_sql"] = {"rows": slice_rows, "seconds": _timed(naive)}
+    figures["history"]["pandas_to_sql"] = {"rows": slice_rows, "seconds": _timed(naive)}
     engine.dispose()
     _drop(args.pg, url)
 
-    rate = {name: f["rows"] / f["seconds"] for name, f in figures.items()}
     print()
-    print(f"{'method':<24}{'rows':>11}{'seconds':>9}{'rows/s':>10}"
+    print(f"{'layout':<9}{'method':<17}{'rows':>11}{'seconds':>9}{'rows/s':>10}"
           f"{'/ text':>8}{'/ typed':>8}{'/ duckdb':>9}{'peak MB':>9}")  # fmt: skip
-    for name, f in figures.items():
-        f["rows_per_second"] = rate[name]
-        f["vs_pg_copy_text"] = rate[name] / rate["pg_copy_text"]
-        f["vs_pg_copy_typed"] = rate[name] / rate["pg_copy_typed"]
-        f["vs_duckdb_read_csv"] = rate[name] / rate["duckdb_read_csv"]
-        peak = f"{f['peak_mb']:,.0f}" if "peak_mb" in f else ""
-        print(
-            f"{name:<24}{f['rows']:>11,}{f['seconds']:>9.1f}{rate[name]:>10,.0f}"
-            f"{f['vs_pg_copy_text']:>8.0%}{f['vs_pg_copy_typed']:>8.0%}"
-            f"{f['vs_duckdb_read_csv']:>9.0%}{peak:>9}"
-        )
-    for name, f in figures.items():
-        if "steps" in f:
-            steps = ", ".join(f"{k} {v:.1f}" for k, v in f["steps"].items())
-            print(f"{name}: seconds per step, summed over groups that overlap: {steps}")
+    for layout, floors in figures.items():
+        rate = {name: f["rows"] / f["seconds"] for name, f in floors.items()}
+        for name, f in floors.items():
+            f["rows_per_second"] = rate[name]
+            f["vs_pg_copy_text"] = rate[name] / rate["pg_copy_text"]
+            f["vs_pg_copy_typed"] = rate[name] / rate["pg_copy_typed"]
+            f["vs_duckdb_read_csv"] = rate[name] / rate["duckdb_read_csv"]
+            peak = f"{f['peak_mb']:,.0f}" if "peak_mb" in f else ""
+            print(
+                f"{layout:<9}{name:<17}{f['rows']:>11,}{f['seconds']:>9.1f}{rate[name]:>10,.0f}"
+                f"{f['vs_pg_copy_text']:>8.0%}{f['vs_pg_copy_typed']:>8.0%}"
+                f"{f['vs_duckdb_read_csv']:>9.0%}{peak:>9}"
+            )
+    for layout, floors in figures.items():
+        for name, f in floors.items():
+            if "steps" in f:
+                steps = ", ".join(f"{k} {v:.1f}" for k, v in f["steps"].items())
+                print(f"{layout} {name}: seconds per step, summed over groups that overlap: "
+                      f"{steps}")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     if args.work is None:

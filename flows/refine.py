@@ -25,26 +25,41 @@ def matches(expr: str, pattern: str) -> str:
     return f"regexp_matches({expr}, '{pattern.replace(chr(39), chr(39) * 2)}')"
 
 
-def timestamp_of(v: str) -> str:
-    """dd/mm/yyyy[ HH:MM[:SS]] naming a real instant within YEARS -> timestamp, else NULL.
+def parsed_timestamp(v: str) -> str:
+    """dd/mm/yyyy[ HH:MM[:SS]] -> timestamp, else NULL; `timestamp_of` checks the years.
 
-    strptime rules out impossible days (31/04, 29/02 of a common year) and hours.
+    strptime rules out impossible days (31/04, 29/02 of a common year) and hours. It also
+    reads the words 'epoch' and 'infinity': a date has digits.
     """
     formats = ", ".join(f"'{f}'" for f in DATE_FORMATS)
-    parsed = f"try_strptime({v}, [{formats}])"
+    return f"case when regexp_matches({v}, '[0-9]') then try_strptime({v}, [{formats}]) end"
+
+
+def within_years(p: str) -> str:
+    """A parsed timestamp naming a real instant within YEARS, else NULL."""
     low, high = YEARS
-    # strptime also reads the words 'epoch' and 'infinity': a date has digits
     return (
-        f"case when regexp_matches({v}, '[0-9]') and {parsed} >= timestamp '{low:04d}-01-01' "
-        f"and {parsed} < timestamp '{high + 1:04d}-01-01' then {parsed} end"
+        f"case when {p} >= timestamp '{low:04d}-01-01' "
+        f"and {p} < timestamp '{high + 1:04d}-01-01' then {p} end"
     )
 
 
+def timestamp_of(v: str) -> str:
+    """dd/mm/yyyy[ HH:MM[:SS]] naming a real instant within YEARS -> timestamp, else NULL."""
+    return within_years(parsed_timestamp(v))
+
+
+PARSED = {"datetime": parsed_timestamp, "date": parsed_timestamp}
+
+
+def checked_expression(kind: str, p: str) -> str:
+    """The typed value of a datetime or date column from its `parsed_timestamp`."""
+    return within_years(p) if kind == "datetime" else f"cast({within_years(p)} as date)"
+
+
 def typed_expression(kind: str, v: str) -> str:
-    if kind == "datetime":
-        return timestamp_of(v)
-    if kind == "date":
-        return f"cast({timestamp_of(v)} as date)"
+    if kind in PARSED:
+        return checked_expression(kind, PARSED[kind](v))
     if kind == "integer":
         return (
             f"case when regexp_full_match({v}, '[+-]?[0-9]{{1,9}}') then cast({v} as integer) end"
@@ -67,12 +82,17 @@ def typed_select(source, landing: str, files: str) -> str:
     inner = [
         f"{c} as {c if k in ('text', 'unit') else c + '__text'}" for c, k in source.TYPES.items()
     ]
+    # a date is parsed once here: an expression repeated inside a CASE is evaluated again
+    inner += [f"{PARSED[k](c)} as {c}__parsed" for c, k in source.TYPES.items() if k in PARSED]
     outer = []
     for column, kind in source.TYPES.items():
         if kind == "text":
             outer.append(f"l.{column}")
         elif kind == "unit":  # the folder names the unit when the row leaves it empty
             outer.append(f"coalesce(l.{column}, f.unit_folder) as {column}")
+        elif kind in PARSED:
+            outer.append(f"{checked_expression(kind, f'l.{column}__parsed')} as {column}")
+            outer.append(f"l.{column}__text")
         else:
             outer.append(f"{typed_expression(kind, f'l.{column}__text')} as {column}")
             outer.append(f"l.{column}__text")

@@ -108,6 +108,18 @@ class Settings(BaseSettings):
     dbt_project_dir: Path | None = Field(
         None, description="a copy of dbt_project/ with a deployment's own models and tests"
     )
+    duckdb_memory_limit: str = Field(
+        "3GB",
+        pattern=r"^[0-9]+(\.[0-9]+)?(MB|GB)$",
+        description="memory a DuckDB warehouse may hold before it spills to disk (DuckDB's "
+        "default, 80% of the machine, let a province's history take 7 GB)",
+    )
+    pg_work_mem: str = Field(
+        "128MB",
+        pattern=r"^[0-9]+(kB|MB|GB)$",
+        description="PostgreSQL work_mem of the model builds (the server default, 4MB, "
+        "spills every sort and hash of a district's history to disk)",
+    )
 
 
 def settings() -> Settings:

@@ -12,13 +12,16 @@ import logging
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import great_expectations as gx
-import great_expectations.expectations as gxe
 import pandas as pd
 
 from flows.sources import document_files, task_files
 from flows.sources.dossier_files import HEADER_OF
+
+if TYPE_CHECKING:  # imported where used: a run of file sources never needs GX's 3 s import
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
 
@@ -44,6 +47,8 @@ PROCEDURES = "cchc_intermediate.int_procedures__catalogue"
 
 def _duplicates(columns: list[str], shown: str, headers, message_vi: str) -> gxe.Expectation:
     """The same record twice in one file (a day's export holds each record once)."""
+    import great_expectations.expectations as gxe
+
     return gxe.ExpectCompoundColumnsToBeUnique(
         column_list=columns,
         severity="warning",
@@ -53,6 +58,8 @@ def _duplicates(columns: list[str], shown: str, headers, message_vi: str) -> gxe
 
 def _unregistered_unit(column: str, headers) -> gxe.Expectation:
     """Evaluated in the warehouse after loading: needs the unit lists."""
+    import great_expectations.expectations as gxe
+
     return gxe.UnexpectedRowsExpectation(
         unexpected_rows_query=(
             f"select * from {{batch}} b where b.{column} is not null "
@@ -70,6 +77,8 @@ def _unregistered_unit(column: str, headers) -> gxe.Expectation:
 
 def _readable(column: str, severity: str = "warning", headers=HEADER_OF) -> gxe.Expectation:
     """A date or number that was written but could not be read."""
+    import great_expectations.expectations as gxe
+
     header = headers[column]
     return gxe.ExpectColumnValuesToNotBeNull(
         column=column,
@@ -85,6 +94,9 @@ def _readable(column: str, severity: str = "warning", headers=HEADER_OF) -> gxe.
 
 
 def build_dossier_suite() -> gx.ExpectationSuite:
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
     h = HEADER_OF
     expectations = [
         # critical: the row cannot be a real dossier
@@ -294,6 +306,9 @@ def build_dossier_suite() -> gx.ExpectationSuite:
 
 
 def build_task_suite() -> gx.ExpectationSuite:
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
     h = task_files.HEADER_OF
     expectations = [
         gxe.ExpectColumnValuesToNotBeNull(
@@ -354,6 +369,9 @@ def build_task_suite() -> gx.ExpectationSuite:
 
 
 def build_document_suite() -> gx.ExpectationSuite:
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
     h = document_files.HEADER_OF
     expectations = [
         gxe.ExpectColumnValuesToNotBeNull(
@@ -405,6 +423,8 @@ def build_document_suite() -> gx.ExpectationSuite:
 
 def build_dossier_api_suite() -> gx.ExpectationSuite:
     """The department API's records: the dossier rules, less those about files and folders."""
+    import great_expectations as gx
+
     file_rules = {"unit_code_folder_mismatch", "duplicate_in_file"}
     kept = [e for e in build_dossier_suite().expectations if e.meta["rule"] not in file_rules]
     return gx.ExpectationSuite(name="dossier_api", expectations=kept)
@@ -433,6 +453,8 @@ def write_suites(directory: Path = EXPECTATIONS_DIR) -> list[Path]:
 
 @cache
 def _validation(name: str):
+    import great_expectations as gx
+
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}

@@ -5,6 +5,7 @@ Bulk loads only: DuckDB reads frames natively, PostgreSQL through COPY.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -142,6 +143,7 @@ class DuckDBWarehouse(Warehouse):
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open DuckDB warehouse {self.path}: {exc}") from exc
         raw.execute("set enable_progress_bar = false")  # a session option: logs stay clean
+        raw.execute(f"set memory_limit = '{_setting('duckdb_memory_limit')}'")
         return raw
 
     @contextmanager
@@ -188,7 +190,16 @@ class DuckDBWarehouse(Warehouse):
             raw.unregister("_cchc_frame")
 
     def dbt_env(self) -> dict[str, str]:
-        return {"CCHC_DUCKDB_PATH": str(self.path)}
+        return {
+            "CCHC_DUCKDB_PATH": str(self.path),
+            "CCHC_DUCKDB_MEMORY_LIMIT": _setting("duckdb_memory_limit"),
+        }
+
+
+def _setting(name: str) -> str:
+    from flows.settings import settings
+
+    return getattr(settings(), name)
 
 
 class PostgresWarehouse(Warehouse):
@@ -268,10 +279,15 @@ class PostgresWarehouse(Warehouse):
                 copy.write(block)
 
     def dbt_env(self) -> dict[str, str]:
+        work_mem = _setting("pg_work_mem")
         return {
             "CCHC_PG_HOST": self.url.host or "127.0.0.1",
             "CCHC_PG_PORT": str(self.url.port or 5432),
             "CCHC_PG_USER": self.url.username or "postgres",
             "CCHC_PG_DBNAME": self.url.database,
             "DBT_ENV_SECRET_CCHC_PG_PASSWORD": self.url.password or "",
+            # libpq's session options, after any the deployment set
+            "PGOPTIONS": " ".join(
+                filter(None, [os.environ.get("PGOPTIONS"), f"-c work_mem={work_mem}"])
+            ),
         }

@@ -168,29 +168,29 @@ def _wait_for_lock(url: str, timeout: float = 120) -> None:
 
 
 def test_backfill_resumes_from_the_day_that_failed(cchc, tmp_path):
-    district = simulate.generate_district(tmp_path / "district", seed=4, days=30, end=_day(30))
+    district = simulate.generate_district(tmp_path / "district", seed=4, days=10, end=_day(10))
     url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
-    args = ["backfill", "--start", _day(1).isoformat(), "--end", _day(30).isoformat(),
+    args = ["backfill", "--start", _day(1).isoformat(), "--end", _day(10).isoformat(),
             "--sources", str(district), "--warehouse", url,
             "--report-dir", str(tmp_path / "reports")]  # fmt: skip
-    day12 = _day(12).isoformat()
-    broken = broken_project(tmp_path, f"'{{{{ var(\"as_of\") }}}}' = '{day12}'")
+    day5 = _day(5).isoformat()
+    broken = broken_project(tmp_path, f"'{{{{ var(\"as_of\") }}}}' = '{day5}'")
     failed = cchc(*args, env={"CCHC_DBT_PROJECT_DIR": str(broken)})
     assert failed.returncode != 0
-    assert f"backfill stopped at {day12}" in failed.stderr, failed.stderr[-2000:]
+    assert f"backfill stopped at {day5}" in failed.stderr, failed.stderr[-2000:]
     warehouse = Warehouse.from_url(url)
-    assert pipeline.published_days(warehouse) == {_day(n).isoformat() for n in range(1, 12)}
+    assert pipeline.published_days(warehouse) == {_day(n).isoformat() for n in range(1, 5)}
 
     resumed = cchc(*args)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "11 already published, 19 to run" in resumed.stdout
+    assert "4 already published, 6 to run" in resumed.stdout
     runs = warehouse.query_df("select as_of, status from marts.pipeline_runs order by started_at")
     assert [str(d)[:10] for d in runs.as_of[runs.status == "published"]] == [
-        _day(n).isoformat() for n in range(1, 31)
+        _day(n).isoformat() for n in range(1, 11)
     ]
     # each night saw only its own files: the last night's marts hold every day's dossiers
     loaded_days = warehouse.query_df("select max(file_date) as d from raw.loaded_files").d[0]
-    assert str(loaded_days)[:10] == _day(30).isoformat()
+    assert str(loaded_days)[:10] == _day(10).isoformat()
 
 
 def _day(n: int):

@@ -1,0 +1,44 @@
+"""Memory settings reach the warehouse sessions: DuckDB's memory_limit (loading and dbt)
+and PostgreSQL's work_mem (dbt's sessions, through libpq's PGOPTIONS)."""
+
+from __future__ import annotations
+
+import duckdb
+import psycopg
+import pytest
+
+from flows.warehouse import Warehouse
+
+
+def test_a_duckdb_warehouse_holds_no_more_memory_than_its_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("CCHC_DUCKDB_MEMORY_LIMIT", "1GB")
+    warehouse = Warehouse.from_url(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    with warehouse.connect() as conn:
+        (limit,) = conn.fetchall("select current_setting('memory_limit')")[0]
+    expected = duckdb.connect().execute("set memory_limit = '1GB'").execute(
+        "select current_setting('memory_limit')"
+    ).fetchone()[0]  # fmt: skip
+    assert limit == expected
+    assert warehouse.dbt_env()["CCHC_DUCKDB_MEMORY_LIMIT"] == "1GB"  # dbt's profile reads it
+
+
+def test_dbt_sessions_on_postgresql_get_work_mem_and_keep_the_deployments_options(
+    pg_url, monkeypatch
+):
+    monkeypatch.setenv("CCHC_PG_WORK_MEM", "64MB")
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=123456")
+    env = Warehouse.from_url(pg_url).dbt_env()
+    monkeypatch.setenv("PGOPTIONS", env["PGOPTIONS"])  # what dbt's libpq connection reads
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("show work_mem").fetchone()[0] == "64MB"
+        assert conn.execute("show statement_timeout").fetchone()[0] == "123456ms"
+
+
+def test_a_memory_setting_that_is_no_size_is_refused(monkeypatch):
+    from pydantic import ValidationError
+
+    from flows.settings import settings
+
+    monkeypatch.setenv("CCHC_PG_WORK_MEM", "64MB; drop table x")
+    with pytest.raises(ValidationError, match="pg_work_mem"):
+        settings()
