@@ -114,11 +114,10 @@ class Settings(BaseSettings):
         description="memory a DuckDB warehouse may hold before it spills to disk (DuckDB's "
         "default, 80% of the machine, let a province's history take 7 GB)",
     )
-    pg_work_mem: str = Field(
-        "128MB",
+    pg_work_mem: str | None = Field(
+        None,
         pattern=r"^[0-9]+(kB|MB|GB)$",
-        description="PostgreSQL work_mem of the model builds (the server default, 4MB, "
-        "spills every sort and hash of a district's history to disk)",
+        description="PostgreSQL work_mem of the model builds (unset: the server's own)",
     )
 
 

@@ -279,7 +279,12 @@ class PostgresWarehouse(Warehouse):
                 copy.write(block)
 
     def dbt_env(self) -> dict[str, str]:
-        work_mem = _setting("pg_work_mem")
+        # Hash joins, not merge joins: with no index, a merge join on the change log's
+        # three text keys sorts the whole log (measured at 500,000 dossiers: a night's
+        # build 67.5 s with merge joins, 45.9 s without; a full build 66.3 s, 59.3 s).
+        options = [os.environ.get("PGOPTIONS"), "-c enable_mergejoin=off"]
+        if _setting("pg_work_mem"):
+            options.append(f"-c work_mem={_setting('pg_work_mem')}")
         return {
             "CCHC_PG_HOST": self.url.host or "127.0.0.1",
             "CCHC_PG_PORT": str(self.url.port or 5432),
@@ -287,7 +292,5 @@ class PostgresWarehouse(Warehouse):
             "CCHC_PG_DBNAME": self.url.database,
             "DBT_ENV_SECRET_CCHC_PG_PASSWORD": self.url.password or "",
             # libpq's session options, after any the deployment set
-            "PGOPTIONS": " ".join(
-                filter(None, [os.environ.get("PGOPTIONS"), f"-c work_mem={work_mem}"])
-            ),
+            "PGOPTIONS": " ".join(filter(None, options)),
         }

@@ -1,5 +1,6 @@
 """Memory settings reach the warehouse sessions: DuckDB's memory_limit (loading and dbt)
-and PostgreSQL's work_mem (dbt's sessions, through libpq's PGOPTIONS)."""
+and PostgreSQL's planner options and work_mem (dbt's sessions, through libpq's
+PGOPTIONS)."""
 
 from __future__ import annotations
 
@@ -22,15 +23,14 @@ def test_a_duckdb_warehouse_holds_no_more_memory_than_its_setting(tmp_path, monk
     assert warehouse.dbt_env()["CCHC_DUCKDB_MEMORY_LIMIT"] == "1GB"  # dbt's profile reads it
 
 
-def test_dbt_sessions_on_postgresql_get_work_mem_and_keep_the_deployments_options(
-    pg_url, monkeypatch
-):
+def test_dbt_sessions_on_postgresql_get_their_options_and_keep_the_deployments(pg_url, monkeypatch):
     monkeypatch.setenv("CCHC_PG_WORK_MEM", "64MB")
     monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=123456")
     env = Warehouse.from_url(pg_url).dbt_env()
     monkeypatch.setenv("PGOPTIONS", env["PGOPTIONS"])  # what dbt's libpq connection reads
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("show work_mem").fetchone()[0] == "64MB"
+        assert conn.execute("show enable_mergejoin").fetchone()[0] == "off"
         assert conn.execute("show statement_timeout").fetchone()[0] == "123456ms"
 
 
