@@ -19,7 +19,7 @@ import pandas as pd
 from flows.sources import document_files, task_files
 from flows.sources.dossier_files import HEADER_OF
 
-if TYPE_CHECKING:  # imported where used: a run of file sources never needs GX's 3 s import
+if TYPE_CHECKING:  # imported where used: loading files alone never needs GX's 3 s import
     import great_expectations as gx
     import great_expectations.expectations as gxe
 

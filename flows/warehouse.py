@@ -130,6 +130,7 @@ class DuckDBWarehouse(Warehouse):
         if not database:
             raise WarehouseError(f"DuckDB URL {url!r} names no file")
         self.path = Path(database).expanduser().resolve()
+        self.memory_limit = _setting("duckdb_memory_limit")  # read once, not per connection
 
     def display(self) -> str:
         return f"duckdb:///{self.path}"
@@ -143,7 +144,7 @@ class DuckDBWarehouse(Warehouse):
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open DuckDB warehouse {self.path}: {exc}") from exc
         raw.execute("set enable_progress_bar = false")  # a session option: logs stay clean
-        raw.execute(f"set memory_limit = '{_setting('duckdb_memory_limit')}'")
+        raw.execute(f"set memory_limit = '{self.memory_limit}'")
         return raw
 
     @contextmanager
@@ -192,7 +193,7 @@ class DuckDBWarehouse(Warehouse):
     def dbt_env(self) -> dict[str, str]:
         return {
             "CCHC_DUCKDB_PATH": str(self.path),
-            "CCHC_DUCKDB_MEMORY_LIMIT": _setting("duckdb_memory_limit"),
+            "CCHC_DUCKDB_MEMORY_LIMIT": self.memory_limit,
         }
 
 
@@ -283,8 +284,9 @@ class PostgresWarehouse(Warehouse):
         # three text keys sorts the whole log (measured at 500,000 dossiers: a night's
         # build 67.5 s with merge joins, 45.9 s without; a full build 66.3 s, 59.3 s).
         options = [os.environ.get("PGOPTIONS"), "-c enable_mergejoin=off"]
-        if _setting("pg_work_mem"):
-            options.append(f"-c work_mem={_setting('pg_work_mem')}")
+        work_mem = _setting("pg_work_mem")
+        if work_mem:
+            options.append(f"-c work_mem={work_mem}")
         return {
             "CCHC_PG_HOST": self.url.host or "127.0.0.1",
             "CCHC_PG_PORT": str(self.url.port or 5432),
