@@ -6,9 +6,11 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import os
 import time
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 from flows.warehouse import DuckDBWarehouse, Warehouse
 
@@ -59,6 +61,7 @@ def create_statements() -> list[str]:
 
 
 _HELD: dict[str, int] = {}  # warehouses this process holds: taking one again is a no-op
+_HOLDER_FILES: dict[str, object] = {}  # DuckDB lock files held, to name the run inside
 
 
 @contextmanager
@@ -97,10 +100,13 @@ def _exclusive(warehouse: Warehouse, wait_seconds: float):
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise RunRefused(_refusal(warehouse)) from None
+                        raise RunRefused(_refusal(warehouse, lock_path)) from None
                     time.sleep(0.5)
+            _HOLDER_FILES[warehouse.display()] = handle
+            _name_holder(warehouse, f"pid {os.getpid()}")
             yield
         finally:
+            _HOLDER_FILES.pop(warehouse.display(), None)
             handle.close()
         return
     conn = warehouse._open()  # a WarehouseError with the reason if unreachable
@@ -115,17 +121,33 @@ def _exclusive(warehouse: Warehouse, wait_seconds: float):
         conn.close()
 
 
-def _refusal(warehouse: Warehouse) -> str:
+def _name_holder(warehouse: Warehouse, who: str) -> None:
+    """Write who holds a DuckDB warehouse into its lock file: a refused run reads it there,
+    because opening the warehouse itself would take DuckDB's file lock from the holder."""
+    handle = _HOLDER_FILES.get(warehouse.display())
+    if handle is None:
+        return
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{who}, started {datetime.now():%Y-%m-%d %H:%M:%S}\n")
+    handle.flush()
+
+
+def _refusal(warehouse: Warehouse, lock_path: Path | None = None) -> str:
     holder = ""
     try:
-        with warehouse.connect() as conn:
-            rows = conn.fetchall(
-                f"select run_id, started_at from {RUNS_TABLE} where status = 'running' "
-                "order by started_at desc limit 1"
-            )
-        if rows:
-            holder = f" (run {rows[0][0]}, started {rows[0][1]:%Y-%m-%d %H:%M:%S})"
-    except Exception:  # the holder may be mid-write on DuckDB: the refusal stands anyway
+        if lock_path is not None:
+            named = lock_path.read_text(encoding="utf-8").strip()
+            holder = f" ({named})" if named else ""
+        else:
+            with warehouse.connect() as conn:
+                rows = conn.fetchall(
+                    f"select run_id, started_at from {RUNS_TABLE} where status = 'running' "
+                    "order by started_at desc limit 1"
+                )
+            if rows:
+                holder = f" (run {rows[0][0]}, started {rows[0][1]:%Y-%m-%d %H:%M:%S})"
+    except Exception:  # the refusal stands without the holder's name
         pass
     return f"another cchc run is using {warehouse.display()}{holder}; not starting a second one"
 
@@ -149,6 +171,7 @@ def started(warehouse: Warehouse, run_id: str, as_of: str) -> None:
             "values (%s, %s, %s, 'running')",
             [run_id, as_of, datetime.now()],
         )
+    _name_holder(warehouse, f"run {run_id}")
 
 
 def finished(

@@ -138,6 +138,37 @@ def test_two_runs_at_once_do_not_interleave(kind, cchc, prefect_harness, small_d
     assert end <= begin, f"runs interleaved: {rows}"
 
 
+def test_a_refused_run_names_the_holder_without_opening_its_duckdb_file(tmp_path):
+    """The refusal reads the run lock file: opening the warehouse to read pipeline_runs
+    would take DuckDB's file lock, and the holder's next connection would then fail."""
+    from flows import runs
+
+    warehouse = Warehouse.from_url(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    refuse = (
+        "import sys\n"
+        "from flows import runs\n"
+        "from flows.warehouse import Warehouse\n"
+        "try:\n"
+        "    with runs.exclusive(Warehouse.from_url(sys.argv[1]), 0):\n"
+        "        pass\n"
+        "except runs.RunRefused as exc:\n"
+        "    print(exc)\n"
+    )
+    with runs.exclusive(warehouse, 0):
+        runs.started(warehouse, "night-42", "2025-06-30")
+        with warehouse.connect():  # the holder mid-step: its DuckDB file is open
+            refused = subprocess.run(
+                [sys.executable, "-c", refuse, f"duckdb:///{warehouse.path}"],
+                capture_output=True, text=True, timeout=120, cwd=ROOT,
+            )  # fmt: skip
+    assert refused.returncode == 0, refused.stderr[-2000:]
+    assert refused.stdout.startswith("another cchc run is using"), refused.stdout
+    assert "(run night-42, started " in refused.stdout
+    # the lock is free again once the holder is done
+    with runs.exclusive(warehouse, 0):
+        pass
+
+
 def _wait_for_lock(url: str, timeout: float = 120) -> None:
     """Until the first run holds the warehouse's run lock (without touching the
     warehouse itself: DuckDB lets one process open its file)."""
