@@ -1,9 +1,12 @@
 """Incremental nightly builds give exactly the marts a full rebuild gives.
 
-Four communes of the sample district: the first night holds all but their last week,
-the second night brings that week and a corrected export of an early day (some rows
-gone, so dossiers are re-ranked and one may vanish). The second night's marts, built
-incrementally, must equal a `--full-refresh` build of the same raw data.
+Four communes of the sample district: the first night, as of the day before their last
+week, holds all but that week; the second night, a week later, brings that week and a
+corrected export of an early day (some rows gone, so dossiers are re-ranked and one may
+vanish). The evaluation date moves by a week, so dossiers nobody touched change too: an
+open one passes its due date. The second night's marts and dossier x period
+classification, built incrementally, must equal a `--full-refresh` build of the same
+raw data.
 """
 
 from __future__ import annotations
@@ -22,8 +25,16 @@ from tests.test_pipeline import RUN_RECORDS, RUN_STAMPS, table_rows
 pytestmark = pytest.mark.slow
 
 AS_OF = "2025-06-30"
+FIRST_AS_OF = "2025-06-22"  # the night before LAST_WEEK
 COMMUNES = ["11629", "11644", "11647", "11650"]
 LAST_WEEK = "2025-06-23"
+# received on 17 June for 5 working days (due 24 June), never touched again: within its
+# deadline on the first night, overdue on the second, though no file mentions it then
+QUIET_DOSSIER = "H31.13.11629-250617-9001"
+QUIET_ROW = (
+    f"{QUIET_DOSSIER},11629,1.004884,1,17/06/2025 08:00:00,24/06/2025 08:00:00,,,4,0,0,0,"
+    "0,0,0,,Trần Thị Lụa,031190001234,17/06/2025 08:05:00"
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +50,10 @@ def nights(tmp_path_factory):
             if file.stem >= LAST_WEEK:
                 (held / commune).mkdir(parents=True, exist_ok=True)
                 file.rename(held / commune / file.name)
+    day = root / "communes" / "11629" / "2025-06-17.csv"
+    text = day.read_bytes().decode("utf-8")
+    newline = "\r\n" if "\r\n" in text else "\n"
+    day.write_bytes((text.rstrip("\r\n") + newline + QUIET_ROW + newline).encode("utf-8"))
     (root / "sources.yml").write_text(
         "units: units.csv\nsources:\n  - {name: xa, kind: dossier_files, path: communes}\n",
         encoding="utf-8",
@@ -61,11 +76,16 @@ def _marts(warehouse: Warehouse) -> dict:
         tables = [r[0] for r in conn.fetchall(
             "select table_name from information_schema.tables where table_schema = 'marts'"
         )]  # fmt: skip
-    return {
+    marts = {
         t: table_rows(warehouse, "marts", t, RUN_STAMPS)
         for t in sorted(tables)
         if f"marts.{t}" not in RUN_RECORDS
     }
+    # the incremental model under the counts, row by row (build_id says which build)
+    marts["int_dossier__period_classification"] = table_rows(
+        warehouse, "cchc_intermediate", "int_dossier__period_classification", {"build_id"}
+    )
+    return marts
 
 
 @pytest.mark.parametrize("kind", ["duckdb", "postgres"])
@@ -83,7 +103,7 @@ def test_incremental_night_equals_full_rebuild(kind, cchc, nights, tmp_path):
     args = ["run", "--sources", str(root / "sources.yml"), "--warehouse", url,
             "--as-of", AS_OF, "--report-dir", str(tmp_path / "reports")]  # fmt: skip
     try:
-        first = cchc(*args)
+        first = cchc(*[FIRST_AS_OF if a == AS_OF else a for a in args])
         assert first.returncode == 0, first.stderr[-3000:]
         _second_night(root, held)
         second = cchc(*args)
@@ -96,6 +116,12 @@ def test_incremental_night_equals_full_rebuild(kind, cchc, nights, tmp_path):
         # rows kept from the first night and rows re-ranked on the second: incremental
         assert built.builds[0] == 2, built
         incremental = _marts(warehouse)
+        quiet = warehouse.query_df(
+            "select period_grain, period_outcome from "
+            "cchc_intermediate.int_dossier__period_classification "
+            f"where dossier_code = '{QUIET_DOSSIER}' order by period_grain"
+        )
+        assert quiet.period_outcome.tolist() == ["in_progress_overdue"] * 3, quiet
 
         full = cchc(*args, "--full-refresh")
         assert full.returncode == 0, full.stderr[-3000:]

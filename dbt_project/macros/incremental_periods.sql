@@ -4,17 +4,21 @@
 
     A night changes two things: the dossiers re-ranked since the last build (new or
     changed rows), and the evaluation date E of the periods still open at the last
-    build (E = least(period end, as-of) moves with the as-of date). So a nightly
-    build deletes and recomputes exactly the rows of those dossiers and of those
-    periods (and of dossiers gone from the latest state); closed periods of
-    untouched dossiers stay as they are. The periods whose rows were deleted are
-    written to <schema>.int_dossier__period_changes, so that the counts recompute
-    just those periods (plus the ones the new rows fall in).
+    build (E = least(period end, as-of) moves with the as-of date). A row depends on
+    E only through the dossier's received, finished and due dates against E, so when
+    E moves forward from E0 the only unchanged dossiers whose rows can change are the
+    eligible ones still active at E0: received after it, or not finished by it. A
+    nightly build therefore deletes and recomputes, in every period, the rows of the
+    stale dossiers (re-ranked, active at E0, or gone from the latest state) and keeps
+    every other row. The periods whose rows were deleted are written to
+    <schema>.int_dossier__period_changes, so that the counts recompute just those
+    periods (plus the ones the new rows fall in).
 
     <schema>.int_dossier__period_state holds what the last build was built from: its
     as-of date and the newest loaded_through of the dossiers it saw. A state that is
     missing or empty means "everything changed". An as-of date earlier than the
-    last build's makes the pipeline rebuild whole (flows.transform).
+    last build's makes the pipeline rebuild whole (flows.transform), so E never
+    moves back.
 #}
 
 {% macro period_state_relation() -%}
@@ -42,26 +46,32 @@
 {%- endmacro %}
 
 {# The dossiers whose rows a build recomputes in every period: re-ranked since the last
-   build, or gone from the latest state. A small table joined, not a subquery OR-ed
-   with the open periods: PostgreSQL ran that anti-join once per classification row
-   (a nightly build of 2,000,000 dossiers never finished). #}
+   build, still active at the last build's as-of date (their rows in the periods open
+   then depend on E), or gone from the latest state. A small table joined, not a
+   subquery OR-ed into the classification: PostgreSQL ran that anti-join once per
+   classification row (a nightly build of 2,000,000 dossiers never finished). #}
 {% macro stale_keys_sql(dossiers_relation) -%}
     select dossier_key from {{ dossiers_relation }}
     where loaded_through > {{ last_period_loaded_through() }}
+    union
+    select dossier_key from {{ dossiers_relation }}
+    where status_code <> 1
+        and is_timeliness_eligible
+        and (
+            received_date > {{ last_period_as_of() }}
+            or finished_date is null
+            or finished_date > {{ last_period_as_of() }}
+        )
     union
     select built.dossier_key from {{ this }} as built
     left join {{ dossiers_relation }} as kept on kept.dossier_key = built.dossier_key
     where kept.dossier_key is null
 {%- endmacro %}
 
-{# pre_hook: note the periods about to change, then delete their stale rows: those of
-   the periods still open at the last build, and every row of the stale dossiers. Two
-   statements each, never one OR: an OR keeps PostgreSQL from joining. #}
+{# pre_hook: list the stale dossiers (kept for the build, dropped by the post_hook),
+   note the periods their rows are in, then delete those rows. #}
 {% macro forget_stale_periods(dossiers_relation) -%}
     {%- if is_incremental() -%}
-        {%- set open = "stale.period_end >= " ~ last_period_as_of() -%}
-        {%- set keyed = " as stale inner join " ~ stale_keys_relation()
-            ~ " as keys on keys.dossier_key = stale.dossier_key" -%}
         {%- set statements = [
             "create table if not exists " ~ period_state_relation()
                 ~ " (last_as_of date, loaded_through " ~ dbt.type_timestamp() ~ ")",
@@ -71,13 +81,11 @@
             "create table " ~ stale_keys_relation() ~ " as " ~ stale_keys_sql(dossiers_relation),
             "delete from " ~ period_changes_relation(),
             "insert into " ~ period_changes_relation()
-                ~ " select stale.period_grain, stale.period_start from " ~ this ~ " as stale"
-                ~ " where " ~ open ~ " union select stale.period_grain, stale.period_start"
-                ~ " from " ~ this ~ keyed,
-            "delete from " ~ this ~ " as stale where " ~ open,
+                ~ " select distinct stale.period_grain, stale.period_start from " ~ this
+                ~ " as stale inner join " ~ stale_keys_relation()
+                ~ " as keys on keys.dossier_key = stale.dossier_key",
             "delete from " ~ this ~ " as stale using " ~ stale_keys_relation()
                 ~ " as keys where keys.dossier_key = stale.dossier_key",
-            "drop table " ~ stale_keys_relation(),
         ] -%}
         {%- for sql in statements %}{% do run_query(sql) %}{% endfor -%}
     {%- endif -%}
@@ -94,6 +102,7 @@
         "delete from " ~ period_state_relation(),
         "insert into " ~ period_state_relation() ~ " select " ~ as_of
             ~ ", max(loaded_through) from " ~ dossiers_relation,
+        "drop table if exists " ~ stale_keys_relation(),
     ] + ([] if is_incremental() else ["delete from " ~ period_changes_relation()]) -%}
     {%- for sql in statements %}{% do run_query(sql) %}{% endfor -%}
     select 1

@@ -10,9 +10,10 @@
 -- Eligible = status not in (1, 3, 7, 8). Status 1 (registered only) never appears.
 -- Only pairs where the dossier counts for something are kept.
 --
--- Incremental (macros/incremental_periods.sql): a night recomputes the dossiers
--- re-ranked since the last build, in every period, and every dossier in the periods
--- still open at the last build (their evaluation date moved); the rest stays.
+-- Incremental (macros/incremental_periods.sql): a night recomputes, in every period,
+-- the dossiers re-ranked since the last build and those still active at its as-of
+-- date (only their rows depend on the evaluation date); the rest stays. So no row
+-- stores E: it moves every night.
 {{
     config(
         materialized='incremental',
@@ -39,37 +40,13 @@ all_periods as (
 
 {% if is_incremental() %}
 
--- the stale rows are gone (pre_hook): what to put back
-touched as (
-
-    select dossier_key from all_dossiers
-    where loaded_through > {{ last_period_loaded_through() }}
-
-),
-
-open_from as (
-
-    select min(period_start) as first_open_day
-    from all_periods
-    where period_end >= {{ last_period_as_of() }}
-
-),
-
--- the touched dossiers, and those that can count in an open period. Touched is a
--- joined flag, not `in (select ...)` OR-ed with the rest: PostgreSQL cannot hash a
--- subquery under an OR and scanned the touched keys once per dossier (a 10,000,000-
--- dossier night never finished).
+-- the stale dossiers' rows are gone (pre_hook): put them back, in every period
 dossiers as (
 
-    select all_dossiers.*, touched.dossier_key is not null as is_touched
+    select all_dossiers.*
     from all_dossiers
-    left join touched on touched.dossier_key = all_dossiers.dossier_key
-    cross join open_from
-    where touched.dossier_key is not null
-        or all_dossiers.received_date >= open_from.first_open_day
-        or all_dossiers.finished_date is null
-        or all_dossiers.finished_date >= open_from.first_open_day
-        or all_dossiers.last_event_date >= open_from.first_open_day
+    inner join {{ stale_keys_relation() }} as stale
+        on stale.dossier_key = all_dossiers.dossier_key
 
 ),
 
@@ -122,9 +99,6 @@ paired as (
             dossiers.status_code in (3, 7, 8)
             and dossiers.last_event_date between periods.period_start and periods.period_end
         )
-    {% if is_incremental() %}
-    where dossiers.is_touched or periods.period_end >= {{ last_period_as_of() }}
-    {% endif %}
 
 ),
 
@@ -180,7 +154,6 @@ final as (
         period_grain,
         period_start,
         period_end,
-        evaluation_date,
         dossier_key,
         unit_code,
         dossier_code,
