@@ -5,8 +5,9 @@ kills the process (`kill`, SIGKILL: no cleanup, no finally, like the OOM killer 
 power cut) or stalls it (`pause`: writes `name.reached` in `CCHC_FAILPOINT_DIR` and
 waits for `name.release` there). Unset, a point costs one environment lookup.
 
-Points: `load.group_written`, `dbt.node_finished`, `publish.mart_copied`, and
-`after.<step>` once a run's step is done (`after.transform`, `after.extract_load:NAME`).
+Points: `load.group_written`, `dbt.node_finished` (any node), `dbt.finished.<node name>`,
+`publish.mart_copied`, and `after.<step>` once a run's step is done (`after.transform`,
+`after.extract_load:NAME`).
 """
 
 from __future__ import annotations

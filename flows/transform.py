@@ -125,6 +125,7 @@ def _on_event(event) -> None:
     elif name == "NodeFinished":
         progress.advance()
         failpoints.hit("dbt.node_finished")  # tests kill a build part-way through
+        failpoints.hit(f"dbt.finished.{event.data.node_info.node_name}")  # ... or after a node
 
 
 def _release_duckdb() -> None:

@@ -10,9 +10,11 @@
     eligible ones still active at E0: received after it, or not finished by it. A
     nightly build therefore deletes and recomputes, in every period, the rows of the
     stale dossiers (re-ranked, active at E0, or gone from the latest state) and keeps
-    every other row. The periods whose rows were deleted are written to
+    every other row. The periods whose rows were deleted or added are written to
     <schema>.int_dossier__period_changes, so that the counts recompute just those
-    periods (plus the ones the new rows fall in).
+    periods. That table is a ledger: the classification only adds to it and the
+    counts empty it when they have recounted, so a build that stops between the two
+    leaves the changes for the next one.
 
     <schema>.int_dossier__period_state holds what the last build was built from: its
     as-of date and the newest loaded_through of the dossiers it saw. A state that is
@@ -79,7 +81,6 @@
                 ~ " (period_grain " ~ dbt.type_string() ~ ", period_start date)",
             "drop table if exists " ~ stale_keys_relation(),
             "create table " ~ stale_keys_relation() ~ " as " ~ stale_keys_sql(dossiers_relation),
-            "delete from " ~ period_changes_relation(),
             "insert into " ~ period_changes_relation()
                 ~ " select distinct stale.period_grain, stale.period_start from " ~ this
                 ~ " as stale inner join " ~ stale_keys_relation()
@@ -92,7 +93,8 @@
     select 1
 {%- endmacro %}
 
-{# post_hook: remember what this build was built from. #}
+{# post_hook: note the periods of the rows this build added (a full build starts the
+   ledger again: every period), remember what the build was built from. #}
 {% macro remember_period_state(dossiers_relation, as_of) -%}
     {%- set statements = [
         "create table if not exists " ~ period_state_relation()
@@ -103,31 +105,37 @@
         "insert into " ~ period_state_relation() ~ " select " ~ as_of
             ~ ", max(loaded_through) from " ~ dossiers_relation,
         "drop table if exists " ~ stale_keys_relation(),
-    ] + ([] if is_incremental() else ["delete from " ~ period_changes_relation()]) -%}
+    ] + ([] if is_incremental() else ["delete from " ~ period_changes_relation()]) + [
+        "insert into " ~ period_changes_relation()
+            ~ " select distinct period_grain, period_start from " ~ this
+            ~ " where build_id = '" ~ var("run_id") ~ "'",
+    ] -%}
     {%- for sql in statements %}{% do run_query(sql) %}{% endfor -%}
     select 1
 {%- endmacro %}
 
-{# The periods a build of the classification changed: rows deleted from them (the
-   changes table) or rows added in this build (its build_id). #}
-{% macro changed_periods(classification) -%}
-    select period_grain, period_start from {{ this.schema }}.int_dossier__period_changes
-    union
-    select distinct period_grain, period_start from {{ classification }}
-    where build_id = '{{ var("run_id") }}'
+{# The periods the classification changed since the counts were last built, once each
+   (the ledger may name a period twice). #}
+{% macro changed_periods() -%}
+    select distinct period_grain, period_start from {{ period_changes_relation() }}
 {%- endmacro %}
 
-{# pre_hook of a model counted per period: delete the periods about to be recounted. #}
-{% macro forget_changed_periods(classification) -%}
+{# pre_hook of the model counted per period: delete the periods about to be recounted. #}
+{% macro forget_changed_periods() -%}
     {%- if is_incremental() -%}
         delete from {{ this }} as stale where exists (
-            select 1 from ({{ changed_periods(classification) }}) as changed
+            select 1 from ({{ changed_periods() }}) as changed
             where changed.period_grain = stale.period_grain
                 and changed.period_start = stale.period_start
         )
     {%- else -%}
         select 1
     {%- endif -%}
+{%- endmacro %}
+
+{# post_hook of the model counted per period: the ledger is recounted, empty it. #}
+{% macro consume_changed_periods() -%}
+    delete from {{ period_changes_relation() }}
 {%- endmacro %}
 
 {# The same memory for a model keyed by dossier whose rows depend on the as-of date

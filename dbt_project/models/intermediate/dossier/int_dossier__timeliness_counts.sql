@@ -4,15 +4,16 @@
 -- grain is counted from the dossier-level classification, never by adding
 -- up smaller periods.
 --
--- Incremental: a night recounts only the periods whose classification changed
--- (int_dossier__period_changes, written by the classification's build) or gained
--- rows in this build; every unit of such a period is recounted.
+-- Incremental: a night recounts only the periods whose classification changed since
+-- the last count (the ledger int_dossier__period_changes, written by the
+-- classification's builds, emptied here); every unit of such a period is recounted.
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ forget_changed_periods(ref('int_dossier__period_classification')) }}",
+        pre_hook="{{ forget_changed_periods() }}",
+        post_hook="{{ consume_changed_periods() }}",
     )
 }}
 with
@@ -22,7 +23,7 @@ classified as (
     select c.*
     from {{ ref('int_dossier__period_classification') }} as c
     {% if is_incremental() %}
-    inner join ({{ changed_periods(ref('int_dossier__period_classification')) }}) as changed
+    inner join ({{ changed_periods() }}) as changed
         on changed.period_grain = c.period_grain
         and changed.period_start = c.period_start
     {% endif %}
