@@ -190,7 +190,10 @@ def _wait_for_lock(url: str, timeout: float = 120) -> None:
         else:
             with psycopg.connect(url) as conn:
                 if conn.execute(
-                    "select count(*) from pg_locks where locktype = 'advisory' and objid = %s",
+                    # advisory locks are per database: another test's run holds the same key
+                    "select count(*) from pg_locks where locktype = 'advisory' and objid = %s "
+                    "and database = (select oid from pg_database "
+                    "where datname = current_database())",
                     [PG_LOCK_KEY & 0xFFFFFFFF],
                 ).fetchone()[0]:
                     return
