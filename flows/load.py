@@ -600,11 +600,15 @@ def load_registered_units(warehouse: Warehouse, units_file, run_id: str) -> int:
             )
         frame = raw[~(bad_type | bad_code)].drop_duplicates("unit_code", keep="last")
         frame = frame.replace({"": None})[list(raw_schema.REGISTERED_UNITS)]
+    # the units decide the rollups of every period, so they are part of what a build is
+    # built from: a change (a unit registered, a parent corrected) rebuilds whole
+    digest = hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
     with warehouse.transaction() as conn:
         conn.execute(f"delete from {RAW}.registered_units")
         conn.execute(f"delete from {RAW}.quarantine where source_name = 'units'")
         conn.load_frame(f"{RAW}.registered_units", frame, list(raw_schema.REGISTERED_UNITS))
         conn.load_frame(f"{RAW}.quarantine", _issue_frame(issues), ISSUE_COLUMNS)
+        _record_version(conn, "registered_units", digest, len(frame))
     return len(frame)
 
 
@@ -626,8 +630,13 @@ def load_reference_data(warehouse: Warehouse) -> None:
         with warehouse.transaction() as conn:
             conn.execute(f"delete from {RAW}.{table}")
             conn.load_frame(f"{RAW}.{table}", frame, columns)
-            conn.execute(f"delete from {RAW}.reference_versions where table_name = %s", [table])
-            conn.execute(
-                f"insert into {RAW}.reference_versions values (%s, %s, %s, %s)",
-                [table, digest, len(frame), datetime.now()],
-            )
+            _record_version(conn, table, digest, len(frame))
+
+
+def _record_version(conn: Connection, table: str, digest: str, rows: int) -> None:
+    """What a reference table holds, for the build fingerprint (flows.transform)."""
+    conn.execute(f"delete from {RAW}.reference_versions where table_name = %s", [table])
+    conn.execute(
+        f"insert into {RAW}.reference_versions values (%s, %s, %s, %s)",
+        [table, digest, rows, datetime.now()],
+    )

@@ -171,3 +171,51 @@ def test_incremental_night_equals_full_rebuild(kind, killed_at, cchc, nights, tm
         if kind == "postgres":
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                 conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+# a department's dossier in a commune's export of a February day, the department
+# registered only from the second night on; no file changes on that night
+LATE_UNIT = "313-TNMT"
+FEBRUARY_ROW = (
+    f"H31.13.11629-250210-9201,{LATE_UNIT},1.004884,1,10/02/2025 08:00:00,"
+    "17/02/2025 08:00:00,12/02/2025 10:00:00,12/02/2025 14:00:00,10,0,0,0,0,0,0,,"
+    "Phạm Thị Mai,031190005678,12/02/2025 14:00:00"
+)
+
+
+def test_a_unit_registered_later_rolls_up_its_history(cchc, nights, tmp_path):
+    """Registered units decide every period's rollups: when they change, the night
+    rebuilds whole, so the department's February dossier counts for the district from
+    then on (an incremental night recounted only the periods whose dossiers changed)."""
+    source_root, _ = nights
+    root = tmp_path / "district"
+    shutil.copytree(source_root, root)
+    units = (root / "units.csv").read_text(encoding="utf-8")
+    (root / "units.csv").write_text(
+        "".join(u for u in units.splitlines(keepends=True) if not u.startswith(LATE_UNIT)),
+        encoding="utf-8",
+    )
+    april = sorted((root / "communes" / "11629").iterdir())[0].read_bytes().decode("utf-8")
+    newline = "\r\n" if "\r\n" in april else "\n"
+    (root / "communes" / "11629" / "2025-02-12.csv").write_bytes(
+        newline.join([april.splitlines()[0], FEBRUARY_ROW, ""]).encode("utf-8")
+    )
+    url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    args = ["run", "--sources", str(root / "sources.yml"), "--warehouse", url,
+            "--as-of", AS_OF, "--report-dir", str(tmp_path / "reports")]  # fmt: skip
+    february = (
+        "select unit_code, received from marts.dossier_timeliness where period_grain = "
+        f"'month' and period_start = date '2025-02-01' and unit_code in ('313', '{LATE_UNIT}') "
+        "order by unit_code"
+    )
+    first = cchc(*[FIRST_AS_OF if a == AS_OF else a for a in args])
+    assert first.returncode == 0, first.stderr[-3000:]
+    warehouse = Warehouse.from_url(url)
+    before = dict(warehouse.query_df(february).values.tolist())
+    assert before[LATE_UNIT] == 1, before
+
+    (root / "units.csv").write_text(units, encoding="utf-8")
+    second = cchc(*args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    after = dict(warehouse.query_df(february).values.tolist())
+    assert after == {"313": before.get("313", 0) + 1, LATE_UNIT: 1}, (before, after)
