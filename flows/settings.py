@@ -114,10 +114,11 @@ class Settings(BaseSettings):
         description="memory a DuckDB warehouse may hold before it spills to disk (DuckDB's "
         "default, 80% of the machine, let a province's history take 7 GB)",
     )
-    pg_work_mem: str | None = Field(
-        None,
+    pg_work_mem: str = Field(
+        "64MB",
         pattern=r"^[0-9]+(kB|MB|GB)$",
-        description="PostgreSQL work_mem of the model builds (unset: the server's own)",
+        description="PostgreSQL work_mem of the model builds (the server's default, 4MB, "
+        "spilled a night's hash joins to disk: a 2,000,000-dossier night 124 s against 98 s)",
     )
 
 

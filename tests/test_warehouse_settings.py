@@ -24,12 +24,14 @@ def test_a_duckdb_warehouse_holds_no_more_memory_than_its_setting(tmp_path, monk
 
 
 def test_dbt_sessions_on_postgresql_get_their_options_and_keep_the_deployments(pg_url, monkeypatch):
-    monkeypatch.setenv("CCHC_PG_WORK_MEM", "64MB")
+    monkeypatch.delenv("CCHC_PG_WORK_MEM", raising=False)
+    assert "-c work_mem=64MB" in Warehouse.from_url(pg_url).dbt_env()["PGOPTIONS"]  # default
+    monkeypatch.setenv("CCHC_PG_WORK_MEM", "32MB")
     monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=123456")
     env = Warehouse.from_url(pg_url).dbt_env()
     monkeypatch.setenv("PGOPTIONS", env["PGOPTIONS"])  # what dbt's libpq connection reads
     with psycopg.connect(pg_url) as conn:
-        assert conn.execute("show work_mem").fetchone()[0] == "64MB"
+        assert conn.execute("show work_mem").fetchone()[0] == "32MB"
         assert conn.execute("show enable_mergejoin").fetchone()[0] == "off"
         assert conn.execute("show statement_timeout").fetchone()[0] == "123456ms"
 
