@@ -38,8 +38,8 @@ QUIET_ROW = (
     "0,0,0,,Trần Thị Lụa,031190001234,17/06/2025 08:05:00"
 )
 
-# an export of a March day, corrected on the second night (its last dossier gone): March
-# and the first quarter change only through that, as no dossier there is still open
+# an export of a March day, corrected on the second night to hold no dossier: March and
+# the first quarter change only through that, as no dossier there is still open
 MARCH_DAY = "2025-03-18"
 MARCH_ROWS = [
     f"H31.13.11629-250314-910{n},11629,1.004884,1,14/03/2025 {7 + n:02d}:00:00,"
@@ -85,9 +85,10 @@ def _second_night(root, held) -> None:
     early = sorted((root / "communes" / "11644").iterdir())[2]
     lines = early.read_bytes().splitlines(keepends=True)
     early.write_bytes(b"".join(lines[: max(2, len(lines) * 2 // 3)]))
+    # the March export corrected to its header alone: March and the first quarter of
+    # 2025 lose their only dossiers, so their count rows must go, not stay at 0
     march = root / "communes" / "11629" / f"{MARCH_DAY}.csv"
-    lines = march.read_bytes().splitlines(keepends=True)
-    march.write_bytes(b"".join(lines[:-1]))
+    march.write_bytes(march.read_bytes().splitlines(keepends=True)[0])
 
 
 def _marts(warehouse: Warehouse) -> dict:
@@ -158,6 +159,11 @@ def test_incremental_night_equals_full_rebuild(kind, killed_at, cchc, nights, tm
             f"where dossier_code = '{QUIET_DOSSIER}' order by period_grain"
         )
         assert quiet.period_outcome.tolist() == ["in_progress_overdue"] * 3, quiet
+        march = warehouse.query_df(
+            "select count(*) as n from cchc_intermediate.int_dossier__timeliness_counts "
+            "where period_start = date '2025-03-01' and period_grain = 'month'"
+        )
+        assert march.n[0] == 0, "counts emptied by the night must go"
 
         full = cchc(*args, "--full-refresh")
         assert full.returncode == 0, full.stderr[-3000:]

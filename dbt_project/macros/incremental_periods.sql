@@ -10,11 +10,12 @@
     eligible ones still active at E0: received after it, or not finished by it. A
     nightly build therefore deletes and recomputes, in every period, the rows of the
     stale dossiers (re-ranked, active at E0, or gone from the latest state) and keeps
-    every other row. The periods whose rows were deleted or added are written to
-    <schema>.int_dossier__period_changes, so that the counts recompute just those
-    periods. That table is a ledger: the classification only adds to it and the
-    counts empty it when they have recounted, so a build that stops between the two
-    leaves the changes for the next one.
+    every other row. Each row deleted is written to <schema>.int_dossier__period_deltas
+    with sign -1, each row added with sign +1, so that the counts add up just the
+    change. That table is a ledger: the classification only adds to it and the counts
+    empty it when they have added it up, so a build that stops between the two leaves
+    the changes for the next one (two nights' deltas add up as one). A whole build of
+    the classification leaves one row saying "whole": the counts then recount it all.
 
     <schema>.int_dossier__period_state holds what the last build was built from: its
     as-of date and the newest loaded_through of the dossiers it saw. A state that is
@@ -27,8 +28,27 @@
     {{ this.schema }}.int_dossier__period_state
 {%- endmacro %}
 
-{% macro period_changes_relation() -%}
-    {{ this.schema }}.int_dossier__period_changes
+{% macro period_deltas_relation() -%}
+    {{ this.schema }}.int_dossier__period_deltas
+{%- endmacro %}
+
+{# The ledger's row for "the classification was rebuilt whole: recount everything". #}
+{% macro whole_marker() -%}
+    *whole*
+{%- endmacro %}
+
+{# What the counts add up, per classification row deleted (-1) or added (+1). #}
+{% macro period_delta_columns() -%}
+    period_grain, period_start, unit_code, received_date, is_received,
+    is_received_eligible, is_carried_over, period_outcome
+{%- endmacro %}
+
+{% macro create_period_deltas() -%}
+    create table if not exists {{ period_deltas_relation() }} (
+        period_grain {{ dbt.type_string() }}, period_start date,
+        unit_code {{ dbt.type_string() }}, received_date date, is_received boolean,
+        is_received_eligible boolean, is_carried_over boolean,
+        period_outcome {{ dbt.type_string() }}, sign integer)
 {%- endmacro %}
 
 {# The last build's as-of date and loaded_through, as scalar SQL expressions. #}
@@ -71,20 +91,19 @@
 {%- endmacro %}
 
 {# pre_hook: list the stale dossiers (kept for the build, dropped by the post_hook),
-   note the periods their rows are in, then delete those rows. #}
+   write their rows to the ledger with sign -1, then delete them. #}
 {% macro forget_stale_periods(dossiers_relation) -%}
     {%- if is_incremental() -%}
         {%- set statements = [
             "create table if not exists " ~ period_state_relation()
                 ~ " (last_as_of date, loaded_through " ~ dbt.type_timestamp() ~ ")",
-            "create table if not exists " ~ period_changes_relation()
-                ~ " (period_grain " ~ dbt.type_string() ~ ", period_start date)",
+            create_period_deltas(),
             "drop table if exists " ~ stale_keys_relation(),
             "create table " ~ stale_keys_relation() ~ " as " ~ stale_keys_sql(dossiers_relation),
-            "insert into " ~ period_changes_relation()
-                ~ " select distinct stale.period_grain, stale.period_start from " ~ this
-                ~ " as stale inner join " ~ stale_keys_relation()
-                ~ " as keys on keys.dossier_key = stale.dossier_key",
+            analyze_table(stale_keys_relation()) or "select 1",
+            "insert into " ~ period_deltas_relation() ~ " select " ~ period_delta_columns()
+                ~ ", -1 from " ~ this ~ " as stale where exists (select 1 from "
+                ~ stale_keys_relation() ~ " as keys where keys.dossier_key = stale.dossier_key)",
             "delete from " ~ this ~ " as stale using " ~ stale_keys_relation()
                 ~ " as keys where keys.dossier_key = stale.dossier_key",
         ] -%}
@@ -93,49 +112,52 @@
     select 1
 {%- endmacro %}
 
-{# post_hook: note the periods of the rows this build added (a full build starts the
-   ledger again: every period), remember what the build was built from. #}
+{# post_hook: write the rows this build added to the ledger with sign +1 (a whole
+   build leaves just the "whole" row), remember what the build was built from. #}
 {% macro remember_period_state(dossiers_relation, as_of) -%}
     {%- set statements = [
         "create table if not exists " ~ period_state_relation()
             ~ " (last_as_of date, loaded_through " ~ dbt.type_timestamp() ~ ")",
-        "create table if not exists " ~ period_changes_relation()
-            ~ " (period_grain " ~ dbt.type_string() ~ ", period_start date)",
+        create_period_deltas(),
+        "drop table if exists " ~ this.schema ~ ".int_dossier__period_changes",
         "delete from " ~ period_state_relation(),
         "insert into " ~ period_state_relation() ~ " select " ~ as_of
             ~ ", max(loaded_through) from " ~ dossiers_relation,
         "drop table if exists " ~ stale_keys_relation(),
-    ] + ([] if is_incremental() else ["delete from " ~ period_changes_relation()]) + [
-        "insert into " ~ period_changes_relation()
-            ~ " select distinct period_grain, period_start from " ~ this
-            ~ " where build_id = '" ~ var("run_id") ~ "'",
-    ] -%}
+    ] + ([
+        "insert into " ~ period_deltas_relation() ~ " select " ~ period_delta_columns()
+            ~ ", 1 from " ~ this ~ " where build_id = '" ~ var("run_id") ~ "'",
+    ] if is_incremental() else [
+        "delete from " ~ period_deltas_relation(),
+        "insert into " ~ period_deltas_relation() ~ " (period_grain, sign) values ('"
+            ~ whole_marker() ~ "', 0)",
+    ]) -%}
     {%- for sql in statements %}{% do run_query(sql) %}{% endfor -%}
     select 1
 {%- endmacro %}
 
-{# The periods the classification changed since the counts were last built, once each
-   (the ledger may name a period twice). #}
-{% macro changed_periods() -%}
-    select distinct period_grain, period_start from {{ period_changes_relation() }}
-{%- endmacro %}
-
-{# pre_hook of the model counted per period: delete the periods about to be recounted. #}
-{% macro forget_changed_periods() -%}
+{# pre_hook of the counts: after a whole rebuild of the classification, forget every
+   count (the model then counts all of it again). #}
+{% macro forget_counts_if_whole() -%}
     {%- if is_incremental() -%}
-        delete from {{ this }} as stale where exists (
-            select 1 from ({{ changed_periods() }}) as changed
-            where changed.period_grain = stale.period_grain
-                and changed.period_start = stale.period_start
-        )
-    {%- else -%}
-        select 1
+        delete from {{ this }} where exists (select 1 from {{ period_deltas_relation() }}
+            where period_grain = '{{ whole_marker() }}')
     {%- endif -%}
 {%- endmacro %}
 
-{# post_hook of the model counted per period: the ledger is recounted, empty it. #}
-{% macro consume_changed_periods() -%}
-    delete from {{ period_changes_relation() }}
+{# post_hook of the counts: a (period, unit) whose counts all came to 0 has no row in a
+   full count (every classification row counts for something). #}
+{% macro drop_empty_counts() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where received = 0 and received_eligible = 0
+            and carried_over = 0 and resolved = 0 and in_progress_on_time = 0
+            and in_progress_overdue = 0 and withdrawn = 0 and refused = 0 and stopped = 0
+    {%- endif -%}
+{%- endmacro %}
+
+{# post_hook of the counts: the ledger is added up, empty it. #}
+{% macro consume_period_deltas() -%}
+    delete from {{ period_deltas_relation() }}
 {%- endmacro %}
 
 {# The same memory for a model keyed by dossier whose rows depend on the as-of date

@@ -4,31 +4,88 @@
 -- grain is counted from the dossier-level classification, never by adding
 -- up smaller periods.
 --
--- Incremental: a night recounts only the periods whose classification changed since
--- the last count (the ledger int_dossier__period_changes, written by the
--- classification's builds, emptied here); every unit of such a period is recounted.
+-- Incremental (macros/incremental_periods.sql): a night adds to the counts the signed
+-- rows of the ledger int_dossier__period_deltas, which the classification's builds
+-- write (-1 for each row it deleted, +1 for each row it added) and this model empties,
+-- so the work follows the night's changes, not the size of the periods they touch.
+-- A (period, unit) whose counts all come to 0 is dropped, as a full count has no such
+-- row. A ledger that says "whole" (the classification was rebuilt whole) recounts
+-- every row of the classification instead.
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy='delete+insert',
+        unique_key=['period_grain', 'period_start', 'unit_code'],
         on_schema_change='fail',
-        pre_hook="{{ forget_changed_periods() }}",
-        post_hook="{{ consume_changed_periods() }}",
+        pre_hook="{{ forget_counts_if_whole() }}",
+        post_hook=["{{ drop_empty_counts() }}", "{{ consume_period_deltas() }}"],
     )
 }}
 with
 
-classified as (
+{% if is_incremental() %}
 
-    select c.*
-    from {{ ref('int_dossier__period_classification') }} as c
-    {% if is_incremental() %}
-    inner join ({{ changed_periods() }}) as changed
-        on changed.period_grain = c.period_grain
-        and changed.period_start = c.period_start
-    {% endif %}
+whole as (
+
+    select count(*) > 0 as is_whole
+    from {{ period_deltas_relation() }}
+    where period_grain = '{{ whole_marker() }}'
 
 ),
+
+-- the ledger's signed rows, or (after a whole rebuild of the classification) all of it
+signed as (
+
+    select
+        period_grain,
+        period_start,
+        unit_code,
+        received_date,
+        is_received,
+        is_received_eligible,
+        is_carried_over,
+        period_outcome,
+        sign
+    from {{ period_deltas_relation() }}
+    where period_grain <> '{{ whole_marker() }}'
+        and not (select is_whole from whole)
+
+    union all
+
+    select
+        period_grain,
+        period_start,
+        unit_code,
+        received_date,
+        is_received,
+        is_received_eligible,
+        is_carried_over,
+        period_outcome,
+        1 as sign
+    from {{ ref('int_dossier__period_classification') }}
+    where (select is_whole from whole)
+
+),
+
+{% else %}
+
+signed as (
+
+    select
+        period_grain,
+        period_start,
+        unit_code,
+        received_date,
+        is_received,
+        is_received_eligible,
+        is_carried_over,
+        period_outcome,
+        1 as sign
+    from {{ ref('int_dossier__period_classification') }}
+
+),
+
+{% endif %}
 
 ancestors as (
 
@@ -36,21 +93,57 @@ ancestors as (
 
 ),
 
+-- summed per unit and received day before the rollup multiplies the rows (the
+-- ancestor links are bounded by the received date, so the day is kept)
+daily as (
+
+    select
+        period_grain,
+        period_start,
+        unit_code,
+        received_date,
+        sum(sign * (case when is_received then 1 else 0 end)) as received,
+        sum(sign * (case when is_received_eligible then 1 else 0 end)) as received_eligible,
+        sum(sign * (case when is_carried_over then 1 else 0 end)) as carried_over,
+        sum(sign * (case when period_outcome = 'early' then 1 else 0 end)) as early,
+        sum(sign * (case when period_outcome = 'on_time' then 1 else 0 end)) as on_time,
+        sum(sign * (case when period_outcome = 'late' then 1 else 0 end)) as late,
+        sum(sign * (case when period_outcome = 'in_progress_on_time' then 1 else 0 end)) as in_progress_on_time,
+        sum(sign * (case when period_outcome = 'in_progress_overdue' then 1 else 0 end)) as in_progress_overdue,
+        sum(sign * (case when period_outcome = 'withdrawn' then 1 else 0 end)) as withdrawn,
+        sum(sign * (case when period_outcome = 'refused' then 1 else 0 end)) as refused,
+        sum(sign * (case when period_outcome = 'stopped' then 1 else 0 end)) as stopped
+    from signed
+    group by
+        period_grain,
+        period_start,
+        unit_code,
+        received_date
+
+),
+
 rolled_up as (
 
     select
-        classified.period_grain,
-        classified.period_start,
+        daily.period_grain,
+        daily.period_start,
         ancestors.ancestor_unit_code as unit_code,
-        classified.is_received,
-        classified.is_received_eligible,
-        classified.is_carried_over,
-        classified.period_outcome
-    from classified
+        daily.received,
+        daily.received_eligible,
+        daily.carried_over,
+        daily.early,
+        daily.on_time,
+        daily.late,
+        daily.in_progress_on_time,
+        daily.in_progress_overdue,
+        daily.withdrawn,
+        daily.refused,
+        daily.stopped
+    from daily
     inner join ancestors
-        on ancestors.unit_code = classified.unit_code
-        and (ancestors.valid_from is null or classified.received_date >= ancestors.valid_from)
-        and (ancestors.valid_to is null or classified.received_date <= ancestors.valid_to)
+        on ancestors.unit_code = daily.unit_code
+        and (ancestors.valid_from is null or daily.received_date >= ancestors.valid_from)
+        and (ancestors.valid_to is null or daily.received_date <= ancestors.valid_to)
 
 ),
 
@@ -60,27 +153,17 @@ counted as (
         period_grain,
         period_start,
         unit_code,
-        cast(sum(case when is_received then 1 else 0 end) as {{ dbt.type_bigint() }}) as received,
-        cast(sum(case when is_received_eligible then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as received_eligible,
-        cast(sum(case when is_carried_over then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as carried_over,
-        cast(sum(case when period_outcome = 'early' then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as early,
-        cast(sum(case when period_outcome = 'on_time' then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as on_time,
-        cast(sum(case when period_outcome = 'late' then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as late,
-        cast(sum(case when period_outcome = 'in_progress_on_time' then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as in_progress_on_time,
-        cast(sum(case when period_outcome = 'in_progress_overdue' then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as in_progress_overdue,
-        cast(sum(case when period_outcome = 'withdrawn' then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as withdrawn,
-        cast(sum(case when period_outcome = 'refused' then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as refused,
-        cast(sum(case when period_outcome = 'stopped' then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as stopped
+        sum(received) as received,
+        sum(received_eligible) as received_eligible,
+        sum(carried_over) as carried_over,
+        sum(early) as early,
+        sum(on_time) as on_time,
+        sum(late) as late,
+        sum(in_progress_on_time) as in_progress_on_time,
+        sum(in_progress_overdue) as in_progress_overdue,
+        sum(withdrawn) as withdrawn,
+        sum(refused) as refused,
+        sum(stopped) as stopped
     from rolled_up
     group by
         period_grain,
@@ -88,6 +171,61 @@ counted as (
         unit_code
 
 ),
+
+{% if is_incremental() %}
+
+-- what the counts held before, plus the night's signed change
+combined as (
+
+    select
+        counted.period_grain,
+        counted.period_start,
+        counted.unit_code,
+        cast(coalesce(counted_before.received, 0) + counted.received as {{ dbt.type_bigint() }}) as received,
+        cast(coalesce(counted_before.received_eligible, 0) + counted.received_eligible as {{ dbt.type_bigint() }}) as received_eligible,
+        cast(coalesce(counted_before.carried_over, 0) + counted.carried_over as {{ dbt.type_bigint() }}) as carried_over,
+        cast(coalesce(counted_before.early, 0) + counted.early as {{ dbt.type_bigint() }}) as early,
+        cast(coalesce(counted_before.on_time, 0) + counted.on_time as {{ dbt.type_bigint() }}) as on_time,
+        cast(coalesce(counted_before.late, 0) + counted.late as {{ dbt.type_bigint() }}) as late,
+        cast(coalesce(counted_before.in_progress_on_time, 0) + counted.in_progress_on_time as {{ dbt.type_bigint() }}) as in_progress_on_time,
+        cast(coalesce(counted_before.in_progress_overdue, 0) + counted.in_progress_overdue as {{ dbt.type_bigint() }}) as in_progress_overdue,
+        cast(coalesce(counted_before.withdrawn, 0) + counted.withdrawn as {{ dbt.type_bigint() }}) as withdrawn,
+        cast(coalesce(counted_before.refused, 0) + counted.refused as {{ dbt.type_bigint() }}) as refused,
+        cast(coalesce(counted_before.stopped, 0) + counted.stopped as {{ dbt.type_bigint() }}) as stopped
+    from counted
+    cross join whole
+    left join {{ this }} as counted_before
+        on counted_before.period_grain = counted.period_grain
+        and counted_before.period_start = counted.period_start
+        and counted_before.unit_code = counted.unit_code
+        and not whole.is_whole
+
+),
+
+{% else %}
+
+combined as (
+
+    select
+        period_grain,
+        period_start,
+        unit_code,
+        cast(received as {{ dbt.type_bigint() }}) as received,
+        cast(received_eligible as {{ dbt.type_bigint() }}) as received_eligible,
+        cast(carried_over as {{ dbt.type_bigint() }}) as carried_over,
+        cast(early as {{ dbt.type_bigint() }}) as early,
+        cast(on_time as {{ dbt.type_bigint() }}) as on_time,
+        cast(late as {{ dbt.type_bigint() }}) as late,
+        cast(in_progress_on_time as {{ dbt.type_bigint() }}) as in_progress_on_time,
+        cast(in_progress_overdue as {{ dbt.type_bigint() }}) as in_progress_overdue,
+        cast(withdrawn as {{ dbt.type_bigint() }}) as withdrawn,
+        cast(refused as {{ dbt.type_bigint() }}) as refused,
+        cast(stopped as {{ dbt.type_bigint() }}) as stopped
+    from counted
+
+),
+
+{% endif %}
 
 final as (
 
@@ -108,7 +246,7 @@ final as (
         refused,
         stopped,
         received_eligible + carried_over as need_to_process
-    from counted
+    from combined
 
 )
 

@@ -64,28 +64,49 @@ facts as (
 
 ),
 
+-- summed per unit and day before the periods and the rollup multiply the rows (a
+-- dossier makes about nine: three grains, three levels of units)
+daily as (
+
+    select
+        unit_code,
+        fact_date,
+        sum(is_dossier) as is_dossier,
+        sum(is_online) as is_online,
+        sum(is_fee) as is_fee,
+        sum(is_paid_online) as is_paid_online,
+        sum(is_digitized) as is_digitized,
+        sum(is_e_result) as is_e_result,
+        sum(is_reused) as is_reused,
+        sum(is_document) as is_document,
+        sum(is_signed) as is_signed
+    from facts
+    group by unit_code, fact_date
+
+),
+
 rolled_up as (
 
     select
         periods.period_grain,
         periods.period_start,
         ancestors.ancestor_unit_code as unit_code,
-        facts.is_dossier,
-        facts.is_online,
-        facts.is_fee,
-        facts.is_paid_online,
-        facts.is_digitized,
-        facts.is_e_result,
-        facts.is_reused,
-        facts.is_document,
-        facts.is_signed
-    from facts
+        daily.is_dossier,
+        daily.is_online,
+        daily.is_fee,
+        daily.is_paid_online,
+        daily.is_digitized,
+        daily.is_e_result,
+        daily.is_reused,
+        daily.is_document,
+        daily.is_signed
+    from daily
     inner join periods
-        on facts.fact_date between periods.period_start and periods.period_end
+        on daily.fact_date between periods.period_start and periods.period_end
     inner join {{ ref('int_units__ancestors') }} as ancestors
-        on ancestors.unit_code = facts.unit_code
-        and (ancestors.valid_from is null or facts.fact_date >= ancestors.valid_from)
-        and (ancestors.valid_to is null or facts.fact_date <= ancestors.valid_to)
+        on ancestors.unit_code = daily.unit_code
+        and (ancestors.valid_from is null or daily.fact_date >= ancestors.valid_from)
+        and (ancestors.valid_to is null or daily.fact_date <= ancestors.valid_to)
 
 ),
 
