@@ -608,7 +608,12 @@ def load_registered_units(warehouse: Warehouse, units_file, run_id: str) -> int:
         conn.execute(f"delete from {RAW}.quarantine where source_name = 'units'")
         conn.load_frame(f"{RAW}.registered_units", frame, list(raw_schema.REGISTERED_UNITS))
         conn.load_frame(f"{RAW}.quarantine", _issue_frame(issues), ISSUE_COLUMNS)
-        _record_version(conn, "registered_units", digest, len(frame))
+        current = conn.fetchall(
+            f"select content_sha256 from {RAW}.reference_versions where table_name = %s",
+            ["registered_units"],
+        )
+        if not current or current[0][0] != digest:  # a rerun on the same file writes nothing
+            _record_version(conn, "registered_units", digest, len(frame))
     return len(frame)
 
 

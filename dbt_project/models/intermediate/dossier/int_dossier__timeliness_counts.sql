@@ -37,14 +37,7 @@ whole as (
 signed as (
 
     select
-        period_grain,
-        period_start,
-        unit_code,
-        received_date,
-        is_received,
-        is_received_eligible,
-        is_carried_over,
-        period_outcome,
+        {{ period_delta_columns() }},
         sign
     from {{ period_deltas_relation() }}
     where period_grain <> '{{ whole_marker() }}'
@@ -53,14 +46,7 @@ signed as (
     union all
 
     select
-        period_grain,
-        period_start,
-        unit_code,
-        received_date,
-        is_received,
-        is_received_eligible,
-        is_carried_over,
-        period_outcome,
+        {{ period_delta_columns() }},
         1 as sign
     from {{ ref('int_dossier__period_classification') }}
     where (select is_whole from whole)
@@ -72,14 +58,7 @@ signed as (
 signed as (
 
     select
-        period_grain,
-        period_start,
-        unit_code,
-        received_date,
-        is_received,
-        is_received_eligible,
-        is_carried_over,
-        period_outcome,
+        {{ period_delta_columns() }},
         1 as sign
     from {{ ref('int_dossier__period_classification') }}
 
