@@ -206,6 +206,13 @@ def build(
         last = conn.fetchall(f"select fingerprint, as_of from {RAW}.build_state")
     earlier = bool(last) and (last[0][1] is None or str(last[0][1])[:10] > as_of)
     whole = full_refresh or not last or last[0][0] != fingerprint or earlier
+    if whole and last:
+        # A whole build that stops part-way is done whole again: the models it rebuilt
+        # have forgotten what the next night's incremental models would need (the gone
+        # dossiers of macros/gone_dossiers.sql, the classification's ledger).
+        with warehouse.transaction() as conn:
+            conn.execute(f"delete from {RAW}.build_state")
+        last = []
     nodes = run_dbt(
         warehouse,
         [

@@ -179,6 +179,38 @@ def test_incremental_night_equals_full_rebuild(kind, killed_at, cchc, nights, tm
                 conn.execute(f'drop database if exists "{name}" with (force)')
 
 
+def test_a_whole_build_killed_part_way_is_done_whole_again(cchc, nights, tmp_path):
+    """A `--full-refresh` killed once the latest state is rebuilt (it forgets the
+    dossiers gone since the last night) leaves the downstream models as they were: the
+    next night must rebuild them whole, or the March dossiers gone that night would
+    stay in fct_dossier."""
+    source_root, held = nights
+    root = tmp_path / "district"
+    shutil.copytree(source_root, root)
+    url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    args = ["run", "--sources", str(root / "sources.yml"), "--warehouse", url,
+            "--as-of", AS_OF, "--report-dir", str(tmp_path / "reports")]  # fmt: skip
+    first = cchc(*[FIRST_AS_OF if a == AS_OF else a for a in args])
+    assert first.returncode == 0, first.stderr[-3000:]
+    _second_night(root, held)
+    failpoint = {"CCHC_FAILPOINT": "dbt.finished.int_dossier__latest_state"}
+    killed = cchc(*args, "--full-refresh", env=failpoint)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    second = cchc(*args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    warehouse = Warehouse.from_url(url)
+    built = warehouse.query_df(
+        "select count(distinct loaded_through) as builds "
+        "from cchc_intermediate.int_dossier__latest_state"
+    )
+    assert built.builds[0] == 1, built
+    march = warehouse.query_df(
+        "select count(*) as n from marts.fct_dossier "
+        "where dossier_code like 'H31.13.11629-250314-910%'"
+    )
+    assert march.n[0] == 0, "dossiers gone on the night must leave fct_dossier"
+
+
 # a department's dossier in a commune's export of a February day, the department
 # registered only from the second night on; no file changes on that night
 LATE_UNIT = "313-TNMT"

@@ -85,9 +85,7 @@
             or finished_date > {{ last_period_as_of() }}
         )
     union
-    select built.dossier_key from {{ this }} as built
-    left join {{ dossiers_relation }} as kept on kept.dossier_key = built.dossier_key
-    where kept.dossier_key is null
+    select dossier_key from {{ gone_dossiers_relation(dossiers_relation) }}
 {%- endmacro %}
 
 {# pre_hook: list the stale dossiers (kept for the build, dropped by the post_hook),
@@ -186,8 +184,7 @@
 {# post_hook: drop dossiers gone from the latest state, remember the build. #}
 {% macro remember_model_state(dossiers_relation, as_of) -%}
     {%- set statements = [
-        "delete from " ~ this ~ " as built where not exists (select 1 from "
-            ~ dossiers_relation ~ " as kept where kept.dossier_key = built.dossier_key)",
+        forget_gone_dossiers(dossiers_relation),
         "delete from " ~ model_state_relation(),
         "insert into " ~ model_state_relation() ~ " select " ~ as_of
             ~ ", max(loaded_through) from " ~ dossiers_relation,

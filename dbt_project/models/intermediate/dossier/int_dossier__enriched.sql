@@ -19,8 +19,8 @@
 --
 -- Incremental: a nightly build recomputes only the dossiers int_dossier__latest_state
 -- re-ranked since this model's last build (its loaded_through is newer); a dossier
--- gone from the latest state is deleted afterwards (matched on its two codes, not on
--- their md5: hashing every dossier each night cost PostgreSQL 10 s at 2,000,000). A
+-- gone from the latest state is deleted afterwards (the latest state records them:
+-- macros/gone_dossiers.sql). A
 -- change of the catalogue or the calendar changes the project fingerprint: the
 -- pipeline then rebuilds whole.
 {{
@@ -29,12 +29,7 @@
         unique_key='dossier_key',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook=(
-            "delete from {{ this }} as built where not exists (select 1 from"
-            " {{ ref('int_dossier__latest_state') }} as latest"
-            " where latest.unit_code = built.unit_code"
-            " and latest.dossier_code = built.dossier_code)"
-        ),
+        post_hook="{{ forget_gone_dossiers(ref('int_dossier__latest_state')) }}",
     )
 }}
 with
@@ -64,7 +59,7 @@ dated as (
 
     select
         dossiers.*,
-        md5(dossiers.unit_code || '|' || dossiers.dossier_code) as dossier_key,
+        {{ dossier_key('dossiers.unit_code', 'dossiers.dossier_code') }} as dossier_key,
         cast(dossiers.received_at as date) as received_date,
         {{ minute_of_day('dossiers.received_at') }} as received_minute,
         cast(dossiers.due_at as date) as due_date,

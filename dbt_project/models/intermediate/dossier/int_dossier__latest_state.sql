@@ -5,22 +5,18 @@
 --
 -- Incremental: a nightly build re-ranks only the dossiers with a row loaded
 -- since the last build (loaded_through) or whose winning row's file was
--- replaced, using all of their rows; a dossier left with no row at all is
--- deleted afterwards. The pipeline rebuilds it whole when the project or the
--- reference data changed (flows.transform).
+-- replaced, using all of their rows (listed first, macros/gone_dossiers.sql);
+-- a dossier left with no row at all is deleted afterwards and recorded as gone.
+-- The pipeline rebuilds it whole when the project or the reference data
+-- changed (flows.transform).
 {{
     config(
         materialized='incremental',
         unique_key=['unit_code', 'dossier_code'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook=(
-            "delete from {{ this }} as built where not exists (select 1 from"
-            " {{ ref('stg_raw__loaded_files') }} as files"
-            " where files.source_name = built.source_name"
-            " and files.file_path = built.file_path"
-            " and files.load_id = built.load_id)"
-        ),
+        pre_hook="{{ list_touched_dossiers(ref('stg_raw__dossier_log'), ref('stg_raw__loaded_files')) }}",
+        post_hook="{{ record_gone_dossiers(ref('stg_raw__loaded_files')) }}",
     )
 }}
 with
@@ -46,36 +42,6 @@ dossier_log as (
 
 {% if is_incremental() %}
 
--- the files loaded since the last build: a small set, found without joining history
-new_files as (
-
-    select * from loaded_files
-    where loaded_at > (select max(loaded_through) from {{ this }})
-
-),
-
-touched as (
-
-    select log.unit_code, log.dossier_code
-    from {{ ref('stg_raw__dossier_log') }} as log
-    inner join new_files
-        on new_files.source_name = log.source_name
-        and new_files.file_path = log.file_path
-        and new_files.load_id = log.load_id
-
-    union
-
-    -- the file holding a dossier's winning row was replaced or removed
-    select built.unit_code, built.dossier_code
-    from {{ this }} as built
-    left join loaded_files
-        on loaded_files.source_name = built.source_name
-        and loaded_files.file_path = built.file_path
-        and loaded_files.load_id = built.load_id
-    where loaded_files.load_id is null
-
-),
-
 candidates as (
 
     -- every row of a touched dossier: the history is read for those dossiers only
@@ -83,7 +49,7 @@ candidates as (
         log.*,
         loaded_files.loaded_at
     from {{ ref('stg_raw__dossier_log') }} as log
-    inner join touched
+    inner join {{ touched_dossiers_relation(this) }} as touched
         on touched.unit_code = log.unit_code
         and touched.dossier_code = log.dossier_code
     inner join loaded_files
