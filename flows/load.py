@@ -608,11 +608,7 @@ def load_registered_units(warehouse: Warehouse, units_file, run_id: str) -> int:
         conn.execute(f"delete from {RAW}.quarantine where source_name = 'units'")
         conn.load_frame(f"{RAW}.registered_units", frame, list(raw_schema.REGISTERED_UNITS))
         conn.load_frame(f"{RAW}.quarantine", _issue_frame(issues), ISSUE_COLUMNS)
-        current = conn.fetchall(
-            f"select content_sha256 from {RAW}.reference_versions where table_name = %s",
-            ["registered_units"],
-        )
-        if not current or current[0][0] != digest:  # a rerun on the same file writes nothing
+        if _recorded_digest(conn, "registered_units") != digest:  # a rerun writes nothing
             _record_version(conn, "registered_units", digest, len(frame))
     return len(frame)
 
@@ -625,17 +621,20 @@ def load_reference_data(warehouse: Warehouse) -> None:
     ):
         digest = hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
         with warehouse.connect() as conn:
-            current = conn.fetchall(
-                f"select content_sha256 from {RAW}.reference_versions where table_name = %s",
-                [table],
-            )
-        if current and current[0][0] == digest:
-            continue
+            if _recorded_digest(conn, table) == digest:
+                continue
         columns = list(raw_schema.TABLES[table])
         with warehouse.transaction() as conn:
             conn.execute(f"delete from {RAW}.{table}")
             conn.load_frame(f"{RAW}.{table}", frame, columns)
             _record_version(conn, table, digest, len(frame))
+
+
+def _recorded_digest(conn: Connection, table: str) -> str | None:
+    rows = conn.fetchall(
+        f"select content_sha256 from {RAW}.reference_versions where table_name = %s", [table]
+    )
+    return rows[0][0] if rows else None
 
 
 def _record_version(conn: Connection, table: str, digest: str, rows: int) -> None:

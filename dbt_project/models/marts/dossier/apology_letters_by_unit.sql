@@ -39,33 +39,37 @@ judged as (
 
 ),
 
-rolled_up as (
+-- summed per unit and day first: the rollup then joins those sums, not every dossier
+per_day as (
 
     select
-        judged.period_grain,
-        judged.period_start,
-        ancestors.ancestor_unit_code as unit_code,
-        judged.has_apology,
-        judged.has_timely_apology
+        period_grain,
+        period_start,
+        unit_code,
+        received_date,
+        count(*) as late_or_overdue,
+        sum(has_apology) as with_apology,
+        sum(has_timely_apology) as with_timely_apology
     from judged
-    inner join {{ ref('int_units__ancestors') }} as ancestors
-        on ancestors.unit_code = judged.unit_code
-        and (ancestors.valid_from is null or judged.received_date >= ancestors.valid_from)
-        and (ancestors.valid_to is null or judged.received_date <= ancestors.valid_to)
+    group by period_grain, period_start, unit_code, received_date
 
 ),
 
 counted as (
 
     select
-        period_grain,
-        period_start,
-        unit_code,
-        count(*) as late_or_overdue,
-        sum(has_apology) as with_apology,
-        sum(has_timely_apology) as with_timely_apology
-    from rolled_up
-    group by period_grain, period_start, unit_code
+        per_day.period_grain,
+        per_day.period_start,
+        ancestors.ancestor_unit_code as unit_code,
+        sum(per_day.late_or_overdue) as late_or_overdue,
+        sum(per_day.with_apology) as with_apology,
+        sum(per_day.with_timely_apology) as with_timely_apology
+    from per_day
+    inner join {{ ref('int_units__ancestors') }} as ancestors
+        on ancestors.unit_code = per_day.unit_code
+        and (ancestors.valid_from is null or per_day.received_date >= ancestors.valid_from)
+        and (ancestors.valid_to is null or per_day.received_date <= ancestors.valid_to)
+    group by per_day.period_grain, per_day.period_start, ancestors.ancestor_unit_code
 
 ),
 
