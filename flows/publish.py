@@ -1,5 +1,8 @@
 """Publish: copy the freshly built marts into schema `marts` in one transaction.
 
+An incremental mart with a ledger of the keys its builds changed (fct_dossier) gets just
+those rows; every other mart is copied whole.
+
 BI reads `marts` only. Until the transaction commits it sees yesterday's tables, whole;
 after it, today's, whole: never a mix, never a half-built table.
 """
@@ -12,6 +15,7 @@ from flows.warehouse import Warehouse
 
 # dbt's marts and the checks table the audit writes beside them
 PUBLISHED = [*MARTS, "data_quality_checks"]
+WHOLE = "*whole*"  # the dbt macro whole_marker()
 
 
 def publish(warehouse: Warehouse, marts: list[str] = PUBLISHED) -> dict[str, int]:
@@ -31,14 +35,39 @@ def publish(warehouse: Warehouse, marts: list[str] = PUBLISHED) -> dict[str, int
                     f"create table marts.{mart} as select * from {BUILD_SCHEMA}.{mart} where 1 = 0"
                 )
             # delete + insert keeps readers on the old rows until commit (MVCC), unlike truncate.
-            conn.execute(f"delete from marts.{mart}")
-            conn.execute(f"insert into marts.{mart} select * from {BUILD_SCHEMA}.{mart}")
+            changed = _unpublished(warehouse, conn, mart) if current == built else None
+            if changed is None:
+                conn.execute(f"delete from marts.{mart}")
+                conn.execute(f"insert into marts.{mart} select * from {BUILD_SCHEMA}.{mart}")
+            else:  # an incremental mart: just the rows its builds changed since the last publish
+                key, ledger = changed
+                listed = f"{key} in (select {key} from {ledger})"
+                conn.execute(f"delete from marts.{mart} where {listed}")
+                conn.execute(
+                    f"insert into marts.{mart} select * from {BUILD_SCHEMA}.{mart} where {listed}"
+                )
+            if warehouse.columns_of(conn, BUILD_SCHEMA, f"{mart}__unpublished"):
+                conn.execute(f"delete from {BUILD_SCHEMA}.{mart}__unpublished")
             counts[mart] = conn.fetchall(f"select count(*) from marts.{mart}")[0][0]
             if warehouse.kind == "postgres":
                 _copy_comments(conn, f"{BUILD_SCHEMA}.{mart}", f"marts.{mart}")
             failpoints.hit("publish.mart_copied")  # some marts copied, not yet committed
             progress.advance()
     return counts
+
+
+def _unpublished(warehouse: Warehouse, conn, mart: str) -> tuple[str, str] | None:
+    """(key, ledger) when only the ledger's keys changed since the last publish; None when
+    the mart is copied whole: no ledger, or a whole build since (the dbt macro
+    record_unpublished_dossiers, dbt_project/macros/incremental_periods.sql)."""
+    ledger = f"{BUILD_SCHEMA}.{mart}__unpublished"
+    columns = warehouse.columns_of(conn, BUILD_SCHEMA, f"{mart}__unpublished")
+    if len(columns) != 1:
+        return None
+    key = columns[0]
+    if conn.fetchall(f"select count(*) from {ledger} where {key} = %s", [WHOLE])[0][0]:
+        return None
+    return key, ledger
 
 
 def _quoted(text: str | None) -> str:

@@ -257,3 +257,45 @@ def test_a_unit_registered_later_rolls_up_its_history(cchc, nights, tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     after = dict(warehouse.query_df(february).values.tolist())
     assert after == {"313": before.get("313", 0) + 1, LATE_UNIT: 1}, (before, after)
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+def test_publish_copies_only_the_rows_an_incremental_mart_changed(kind, tmp_path, request):
+    """fct_dossier's builds list the keys they change: publish copies just those rows, and
+    the mart whole after a whole build ("*whole*") or with no list at all."""
+    from flows.publish import publish
+
+    if kind == "duckdb":
+        url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    warehouse = Warehouse.from_url(url)
+    ledger = "cchc_build.fct_dossier__unpublished"
+    with warehouse.transaction() as conn:
+        for schema in ("cchc_build", "marts"):
+            conn.execute(f"create schema if not exists {schema}")
+            conn.execute(f"create table {schema}.fct_dossier (dossier_key varchar, n integer)")
+        conn.execute("insert into cchc_build.fct_dossier values ('a', 5), ('b', 2), ('c', 3)")
+        # b differs from the build but is not listed: a partial publish leaves it
+        conn.execute("insert into marts.fct_dossier values ('a', 1), ('b', 99), ('gone', 4)")
+        conn.execute(f"create table {ledger} (dossier_key varchar)")
+        conn.execute(f"insert into {ledger} values ('a'), ('c'), ('gone'), ('a')")
+
+    def published() -> list[tuple]:
+        with warehouse.connect() as conn:
+            return sorted(conn.fetchall("select dossier_key, n from marts.fct_dossier"))
+
+    assert publish(warehouse, ["fct_dossier"]) == {"fct_dossier": 3}
+    assert published() == [("a", 5), ("b", 99), ("c", 3)]
+    assert warehouse.query_df(f"select count(*) as n from {ledger}").n[0] == 0
+
+    with warehouse.transaction() as conn:
+        conn.execute(f"insert into {ledger} values ('*whole*')")
+    publish(warehouse, ["fct_dossier"])
+    assert published() == [("a", 5), ("b", 2), ("c", 3)]
+
+    with warehouse.transaction() as conn:
+        conn.execute("update cchc_build.fct_dossier set n = 7 where dossier_key = 'b'")
+        conn.execute(f"drop table {ledger}")
+    publish(warehouse, ["fct_dossier"])
+    assert published() == [("a", 5), ("b", 7), ("c", 3)]

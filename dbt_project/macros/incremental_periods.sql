@@ -181,6 +181,45 @@
     select 1
 {%- endmacro %}
 
+{# The dossiers such a model rebuilds: re-ranked since its last build, or still open at
+   its last as-of date (their timeliness moves with the date). #}
+{% macro model_stale_dossiers() -%}
+    loaded_through > {{ model_last_loaded_through() }}
+    or (
+        status_code not in (1, 3, 7, 8)
+        and (finished_date is null or finished_date > {{ model_last_as_of() }})
+    )
+{%- endmacro %}
+
+{# <schema>.<model>__unpublished: the keys whose published row may differ from the built
+   one. Publish (flows.publish) copies just those rows into `marts` and empties it in the
+   same transaction; "*whole*" means copy it all (a whole build). Keys only accumulate
+   until then, so a night built but not published (refused by the audit, killed) is
+   published with the next one. Copying fct_dossier whole cost a night 10 s of its 58
+   at 10,000,000 dossiers on DuckDB. #}
+{% macro unpublished_relation() -%}
+    {{ this.schema }}.{{ this.identifier }}__unpublished
+{%- endmacro %}
+
+{# pre_hook (after ensure_model_state): the keys this build may change. #}
+{% macro record_unpublished_dossiers(dossiers_relation) -%}
+    {%- set ledger = unpublished_relation() -%}
+    {%- set statements = [
+        "create table if not exists " ~ ledger ~ " (dossier_key " ~ dbt.type_string() ~ ")",
+    ] -%}
+    {%- if is_incremental() -%}
+        {%- do statements.append("insert into " ~ ledger ~ " select dossier_key from "
+            ~ dossiers_relation ~ " where " ~ model_stale_dossiers()) -%}
+        {%- do statements.append("insert into " ~ ledger ~ " select dossier_key from "
+            ~ gone_dossiers_relation(dossiers_relation)) -%}
+    {%- else -%}
+        {%- do statements.append("delete from " ~ ledger) -%}
+        {%- do statements.append("insert into " ~ ledger ~ " values ('" ~ whole_marker() ~ "')") -%}
+    {%- endif -%}
+    {%- for sql in statements %}{% do run_query(sql) %}{% endfor -%}
+    select 1
+{%- endmacro %}
+
 {# post_hook: drop dossiers gone from the latest state, remember the build. #}
 {% macro remember_model_state(dossiers_relation, as_of) -%}
     {%- set statements = [

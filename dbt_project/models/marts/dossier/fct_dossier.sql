@@ -3,7 +3,8 @@
 --
 -- Incremental: a night rewrites the dossiers re-ranked since the last build and
 -- those still open at its as-of date (their timeliness moves with the date);
--- dossiers finished, refused, withdrawn or stopped before it keep their row.
+-- dossiers finished, refused, withdrawn or stopped before it keep their row. The keys
+-- it may change are kept for publish, which copies just those rows into `marts`.
 {%- set as_of = as_of_date(var('as_of')) %}
 {{
     config(
@@ -11,7 +12,10 @@
         unique_key='dossier_key',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        pre_hook="{{ ensure_model_state() }}",
+        pre_hook=[
+            "{{ ensure_model_state() }}",
+            "{{ record_unpublished_dossiers(ref('int_dossier__enriched')) }}",
+        ],
         post_hook="{{ remember_model_state(ref('int_dossier__enriched'), as_of_date(var('as_of'))) }}",
     )
 }}
@@ -21,11 +25,7 @@ dossiers as (
 
     select * from {{ ref('int_dossier__enriched') }}
     {% if is_incremental() %}
-    where loaded_through > {{ model_last_loaded_through() }}
-        or (
-            status_code not in (1, 3, 7, 8)
-            and (finished_date is null or finished_date > {{ model_last_as_of() }})
-        )
+    where {{ model_stale_dossiers() }}
     {% endif %}
 
 ),
