@@ -35,19 +35,20 @@ def publish(warehouse: Warehouse, marts: list[str] = PUBLISHED) -> dict[str, int
                     f"create table marts.{mart} as select * from {BUILD_SCHEMA}.{mart} where 1 = 0"
                 )
             # delete + insert keeps readers on the old rows until commit (MVCC), unlike truncate.
-            changed = _unpublished(warehouse, conn, mart) if current == built else None
-            if changed is None:
+            ledger = f"{BUILD_SCHEMA}.{mart}__unpublished"
+            ledger_columns = warehouse.columns_of(conn, BUILD_SCHEMA, f"{mart}__unpublished")
+            key = _changed_key(conn, ledger, ledger_columns) if current == built else None
+            if key is None:
                 conn.execute(f"delete from marts.{mart}")
                 conn.execute(f"insert into marts.{mart} select * from {BUILD_SCHEMA}.{mart}")
             else:  # an incremental mart: just the rows its builds changed since the last publish
-                key, ledger = changed
                 listed = f"{key} in (select {key} from {ledger})"
                 conn.execute(f"delete from marts.{mart} where {listed}")
                 conn.execute(
                     f"insert into marts.{mart} select * from {BUILD_SCHEMA}.{mart} where {listed}"
                 )
-            if warehouse.columns_of(conn, BUILD_SCHEMA, f"{mart}__unpublished"):
-                conn.execute(f"delete from {BUILD_SCHEMA}.{mart}__unpublished")
+            if ledger_columns:
+                conn.execute(f"delete from {ledger}")
             counts[mart] = conn.fetchall(f"select count(*) from marts.{mart}")[0][0]
             if warehouse.kind == "postgres":
                 _copy_comments(conn, f"{BUILD_SCHEMA}.{mart}", f"marts.{mart}")
@@ -56,18 +57,16 @@ def publish(warehouse: Warehouse, marts: list[str] = PUBLISHED) -> dict[str, int
     return counts
 
 
-def _unpublished(warehouse: Warehouse, conn, mart: str) -> tuple[str, str] | None:
-    """(key, ledger) when only the ledger's keys changed since the last publish; None when
-    the mart is copied whole: no ledger, or a whole build since (the dbt macro
+def _changed_key(conn, ledger: str, columns: list[str]) -> str | None:
+    """The ledger's key column when only its keys changed since the last publish; None
+    when the mart is copied whole: no ledger, or a whole build since (the dbt macro
     record_unpublished_dossiers, dbt_project/macros/incremental_periods.sql)."""
-    ledger = f"{BUILD_SCHEMA}.{mart}__unpublished"
-    columns = warehouse.columns_of(conn, BUILD_SCHEMA, f"{mart}__unpublished")
     if len(columns) != 1:
         return None
     key = columns[0]
     if conn.fetchall(f"select count(*) from {ledger} where {key} = %s", [WHOLE])[0][0]:
         return None
-    return key, ledger
+    return key
 
 
 def _quoted(text: str | None) -> str:

@@ -91,6 +91,23 @@ def _second_night(root, held) -> None:
     march.write_bytes(march.read_bytes().splitlines(keepends=True)[0])
 
 
+def _run_args(root, url: str, tmp_path) -> list[str]:
+    return ["run", "--sources", str(root / "sources.yml"), "--warehouse", url,
+            "--as-of", AS_OF, "--report-dir", str(tmp_path / "reports")]  # fmt: skip
+
+
+def _first_night(args: list[str]) -> list[str]:
+    return [FIRST_AS_OF if a == AS_OF else a for a in args]
+
+
+def _latest_state_builds(warehouse: Warehouse):
+    """How many builds wrote the latest state's rows (one: whole), and its dossiers."""
+    return warehouse.query_df(
+        "select count(distinct loaded_through) as builds, count(*) as dossiers "
+        "from cchc_intermediate.int_dossier__latest_state"
+    )
+
+
 def _marts(warehouse: Warehouse) -> dict:
     with warehouse.connect() as conn:
         tables = [r[0] for r in conn.fetchall(
@@ -134,10 +151,9 @@ def test_incremental_night_equals_full_rebuild(kind, killed_at, cchc, nights, tm
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'create database "{name}"')
         url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
-    args = ["run", "--sources", str(root / "sources.yml"), "--warehouse", url,
-            "--as-of", AS_OF, "--report-dir", str(tmp_path / "reports")]  # fmt: skip
+    args = _run_args(root, url, tmp_path)
     try:
-        first = cchc(*[FIRST_AS_OF if a == AS_OF else a for a in args])
+        first = cchc(*_first_night(args))
         assert first.returncode == 0, first.stderr[-3000:]
         _second_night(root, held)
         if killed_at:
@@ -146,10 +162,7 @@ def test_incremental_night_equals_full_rebuild(kind, killed_at, cchc, nights, tm
         second = cchc(*args)
         assert second.returncode == 0, second.stderr[-3000:]
         warehouse = Warehouse.from_url(url)
-        built = warehouse.query_df(
-            "select count(distinct loaded_through) as builds, count(*) as dossiers "
-            "from cchc_intermediate.int_dossier__latest_state"
-        )
+        built = _latest_state_builds(warehouse)
         # rows kept from the first night and rows re-ranked on the second: incremental
         assert built.builds[0] == 2, built
         incremental = _built(warehouse)
@@ -167,10 +180,7 @@ def test_incremental_night_equals_full_rebuild(kind, killed_at, cchc, nights, tm
 
         full = cchc(*args, "--full-refresh")
         assert full.returncode == 0, full.stderr[-3000:]
-        rebuilt = warehouse.query_df(
-            "select count(distinct loaded_through) as builds, count(*) as dossiers "
-            "from cchc_intermediate.int_dossier__latest_state"
-        )
+        rebuilt = _latest_state_builds(warehouse)
         assert rebuilt.builds[0] == 1 and rebuilt.dossiers[0] == built.dossiers[0]
         assert _built(warehouse) == incremental
     finally:
@@ -188,9 +198,8 @@ def test_a_whole_build_killed_part_way_is_done_whole_again(cchc, nights, tmp_pat
     root = tmp_path / "district"
     shutil.copytree(source_root, root)
     url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
-    args = ["run", "--sources", str(root / "sources.yml"), "--warehouse", url,
-            "--as-of", AS_OF, "--report-dir", str(tmp_path / "reports")]  # fmt: skip
-    first = cchc(*[FIRST_AS_OF if a == AS_OF else a for a in args])
+    args = _run_args(root, url, tmp_path)
+    first = cchc(*_first_night(args))
     assert first.returncode == 0, first.stderr[-3000:]
     _second_night(root, held)
     failpoint = {"CCHC_FAILPOINT": "dbt.finished.int_dossier__latest_state"}
@@ -199,10 +208,7 @@ def test_a_whole_build_killed_part_way_is_done_whole_again(cchc, nights, tmp_pat
     second = cchc(*args)
     assert second.returncode == 0, second.stderr[-3000:]
     warehouse = Warehouse.from_url(url)
-    built = warehouse.query_df(
-        "select count(distinct loaded_through) as builds "
-        "from cchc_intermediate.int_dossier__latest_state"
-    )
+    built = _latest_state_builds(warehouse)
     assert built.builds[0] == 1, built
     march = warehouse.query_df(
         "select count(*) as n from marts.fct_dossier "
@@ -239,14 +245,13 @@ def test_a_unit_registered_later_rolls_up_its_history(cchc, nights, tmp_path):
         newline.join([april.splitlines()[0], FEBRUARY_ROW, ""]).encode("utf-8")
     )
     url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
-    args = ["run", "--sources", str(root / "sources.yml"), "--warehouse", url,
-            "--as-of", AS_OF, "--report-dir", str(tmp_path / "reports")]  # fmt: skip
+    args = _run_args(root, url, tmp_path)
     february = (
         "select unit_code, received from marts.dossier_timeliness where period_grain = "
         f"'month' and period_start = date '2025-02-01' and unit_code in ('313', '{LATE_UNIT}') "
         "order by unit_code"
     )
-    first = cchc(*[FIRST_AS_OF if a == AS_OF else a for a in args])
+    first = cchc(*_first_night(args))
     assert first.returncode == 0, first.stderr[-3000:]
     warehouse = Warehouse.from_url(url)
     before = dict(warehouse.query_df(february).values.tolist())
