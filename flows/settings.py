@@ -120,6 +120,12 @@ class Settings(BaseSettings):
         description="PostgreSQL work_mem of the model builds (the server's default, 4MB, "
         "spilled a night's hash joins to disk: a 2,000,000-dossier night 124 s against 98 s)",
     )
+    pg_maintenance_work_mem: str = Field(
+        "256MB",
+        pattern=r"^[0-9]+(kB|MB|GB)$",
+        description="PostgreSQL maintenance_work_mem of the model builds: the sort that "
+        "builds a whole build's dossier-key indexes (the server's default is 64MB)",
+    )
 
 
 def settings() -> Settings:

@@ -288,6 +288,9 @@ class PostgresWarehouse(Warehouse):
         work_mem = _setting("pg_work_mem")
         if work_mem:
             options.append(f"-c work_mem={work_mem}")
+        maintenance_work_mem = _setting("pg_maintenance_work_mem")
+        if maintenance_work_mem:
+            options.append(f"-c maintenance_work_mem={maintenance_work_mem}")
         return {
             "CCHC_PG_HOST": self.url.host or "127.0.0.1",
             "CCHC_PG_PORT": str(self.url.port or 5432),

@@ -357,7 +357,7 @@ def postgres_marts(tmp_path_factory):
             "DBT_ENV_SECRET_CCHC_PG_PASSWORD": str(info.get("password") or ""),
         }
         _dbt_build("postgres", work, env)
-        with psycopg.connect(conninfo) as con:
+        with psycopg.connect(conninfo, autocommit=True) as con:  # no lock held over the tests
 
             def fetchall(sql):
                 return con.execute(sql).fetchall()
@@ -367,6 +367,9 @@ def postgres_marts(tmp_path_factory):
                 "columns": {mart: _columns(fetchall, mart) for mart in MARTS},
                 "staged": _fetch_staged(fetchall),
                 "staged_columns": {v: _columns(fetchall, v, "cchc_staging") for v in STAGED},
+                "conninfo": conninfo,
+                "env": env,
+                "work": work,
             }
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
@@ -574,6 +577,50 @@ def test_dbt_build_on_postgres_matches_duckdb(postgres_marts, duckdb_marts):
     assert postgres_marts["staged_columns"] == duckdb_marts["staged_columns"]
     for view in STAGED:
         assert postgres_marts["staged"][view] == duckdb_marts["staged"][view], view
+
+
+@pytest.mark.postgres
+def test_postgres_indexes_the_dossier_keys_and_the_uniqueness_tests_still_fail_without_them(
+    postgres_marts,
+):
+    """Runs last on this database (the marts were read before): it adds a duplicate."""
+    from dbt.cli.main import dbtRunner
+
+    tables = {"int_dossier__latest_state": ("cchc_intermediate", "unit_code, dossier_code"),
+              "int_dossier__enriched": ("cchc_intermediate", "dossier_key"),
+              "fct_dossier": ("cchc_build", "dossier_key")}  # fmt: skip
+    with psycopg.connect(postgres_marts["conninfo"], autocommit=True) as con:
+        for table, (schema, columns) in tables.items():
+            found = con.execute(
+                "select indexname from pg_indexes where schemaname = %s and tablename = %s "
+                "and indexdef like %s",
+                [schema, table, f"CREATE UNIQUE INDEX % ({columns}) NULLS NOT DISTINCT"],
+            ).fetchall()
+            assert len(found) == 1, (table, found)
+        (index,) = con.execute("select indexname from pg_indexes where schemaname = "
+                               "'cchc_build' and tablename = 'fct_dossier'").fetchone()  # fmt: skip
+
+    def failures() -> dict[str, int]:
+        work = postgres_marts["work"]
+        args = ["test", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
+                "--target", "postgres", "--target-path", str(work / "target_unique"),
+                "--log-path", str(work / "logs"), "--select",
+                "fct_dossier,test_name:unique int_dossier__latest_state,test_name:"
+                "unique_combination_of_columns", "--vars",
+                json.dumps({"as_of": AS_OF, "run_id": "pytest"}), "--quiet"]  # fmt: skip
+        with _env({**postgres_marts["env"], "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+            outcome = dbtRunner().invoke(args)
+        return {r.node.name: r.failures for r in outcome.result.results}
+
+    assert set(failures().values()) == {0}
+    # without its index, a duplicate dossier in fct_dossier is found by grouping again
+    with psycopg.connect(postgres_marts["conninfo"], autocommit=True) as con:
+        con.execute(f"drop index cchc_build.{index}")
+        con.execute("insert into cchc_build.fct_dossier select * from cchc_build.fct_dossier "
+                    "order by dossier_key limit 1")  # fmt: skip
+    found = failures()
+    assert found.pop("unique_fct_dossier_dossier_key") == 1
+    assert set(found.values()) == {0}
 
 
 def test_docs_generate_offline_and_every_mart_column_is_described_in_both_languages(

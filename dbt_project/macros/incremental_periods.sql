@@ -111,7 +111,10 @@
 {%- endmacro %}
 
 {# post_hook: write the rows this build added to the ledger with sign +1 (a whole
-   build leaves just the "whole" row), remember what the build was built from. #}
+   build leaves just the "whole" row), remember what the build was built from. The rows
+   added are the stale dossiers' rows: found through the dossier key's index on
+   PostgreSQL, where a look for this build's id read every row. (A first build without
+   --full-refresh listed none: its pre_hook was not incremental.) #}
 {% macro remember_period_state(dossiers_relation, as_of) -%}
     {%- set statements = [
         "create table if not exists " ~ period_state_relation()
@@ -121,15 +124,19 @@
         "delete from " ~ period_state_relation(),
         "insert into " ~ period_state_relation() ~ " select " ~ as_of
             ~ ", max(loaded_through) from " ~ dossiers_relation,
-        "drop table if exists " ~ stale_keys_relation(),
     ] + ([
+        "create table if not exists " ~ stale_keys_relation() ~ " (dossier_key "
+            ~ dbt.type_string() ~ ")",
         "insert into " ~ period_deltas_relation() ~ " select " ~ period_delta_columns()
-            ~ ", 1 from " ~ this ~ " where build_id = '" ~ var("run_id") ~ "'",
+            ~ ", 1 from " ~ this ~ " as added where exists (select 1 from "
+            ~ stale_keys_relation() ~ " as keys where keys.dossier_key = added.dossier_key)",
     ] if is_incremental() else [
         "delete from " ~ period_deltas_relation(),
         "insert into " ~ period_deltas_relation() ~ " (period_grain, sign) values ('"
             ~ whole_marker() ~ "', 0)",
-    ]) -%}
+    ]) + [
+        "drop table if exists " ~ stale_keys_relation(),
+    ] -%}
     {%- for sql in statements %}{% do run_query(sql) %}{% endfor -%}
     select 1
 {%- endmacro %}

@@ -29,7 +29,10 @@
         unique_key='dossier_key',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook="{{ forget_gone_dossiers(ref('int_dossier__latest_state')) }}",
+        post_hook=[
+            "{{ index_on(['dossier_key'], unique=true) }}",
+            "{{ forget_gone_dossiers(ref('int_dossier__latest_state')) }}",
+        ],
     )
 }}
 with

@@ -16,7 +16,10 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         pre_hook="{{ list_touched_dossiers(ref('stg_raw__dossier_log'), ref('stg_raw__loaded_files')) }}",
-        post_hook="{{ record_gone_dossiers(ref('stg_raw__loaded_files')) }}",
+        post_hook=[
+            "{{ index_on(['unit_code', 'dossier_code'], unique=true) }}",
+            "{{ record_gone_dossiers(ref('stg_raw__loaded_files')) }}",
+        ],
     )
 }}
 with

@@ -20,7 +20,10 @@
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook="{{ forget_stale_periods(ref('int_dossier__enriched')) }}",
-        post_hook="{{ remember_period_state(ref('int_dossier__enriched'), as_of_date(var('as_of'))) }}",
+        post_hook=[
+            "{{ index_on(['dossier_key']) }}",
+            "{{ remember_period_state(ref('int_dossier__enriched'), as_of_date(var('as_of'))) }}",
+        ],
     )
 }}
 with

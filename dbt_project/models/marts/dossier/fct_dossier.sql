@@ -16,7 +16,10 @@
             "{{ ensure_model_state() }}",
             "{{ record_unpublished_dossiers(ref('int_dossier__enriched')) }}",
         ],
-        post_hook="{{ remember_model_state(ref('int_dossier__enriched'), as_of_date(var('as_of'))) }}",
+        post_hook=[
+            "{{ index_on(['dossier_key'], unique=true) }}",
+            "{{ remember_model_state(ref('int_dossier__enriched'), as_of_date(var('as_of'))) }}",
+        ],
     )
 }}
 with
