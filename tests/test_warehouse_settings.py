@@ -33,6 +33,7 @@ def test_dbt_sessions_on_postgresql_get_their_options_and_keep_the_deployments(p
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("show work_mem").fetchone()[0] == "32MB"
         assert conn.execute("show enable_mergejoin").fetchone()[0] == "off"
+        assert conn.execute("show maintenance_work_mem").fetchone()[0] == "256MB"  # default
         assert conn.execute("show statement_timeout").fetchone()[0] == "123456ms"
 
 
