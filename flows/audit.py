@@ -93,6 +93,7 @@ def audit(warehouse: Warehouse, as_of: str, run_id: str, dbt_nodes: list[dict]) 
     """
     with warehouse.transaction() as conn:
         flag_unknown_references(conn, run_id)
+        _count_new_files(conn, run_id)
     with warehouse.connect() as conn:
         frames = [
             _findings(conn),
@@ -189,28 +190,52 @@ def _findings(conn: Connection) -> pd.DataFrame:
     return found.drop(columns=["message", "files"])
 
 
-def _accounting(conn: Connection) -> pd.DataFrame:
-    """Per unit and file day: rows read = loaded + quarantined, as stored, and as found in
-    the raw layer (loaded rows present, each quarantined row recorded)."""
-    logs = " union all ".join(
-        f"select source_name, file_path, load_id, count(*) as n from {RAW}.{t} group by 1, 2, 3"
+def _count_new_files(conn: Connection, run_id: str) -> None:
+    """Count what the raw layer holds of each file no audit has counted yet (all of them
+    on the first night, the night's files after): loaded rows present, each quarantined
+    row recorded. Joined through the new files, not grouped over the whole history."""
+    new = (
+        f"(select f.source_name, f.file_path, f.load_id from {RAW}.loaded_files f "
+        f"where not exists (select 1 from {RAW}.file_accounting a where "
+        f"{_same_file('a', 'f')}))"
+    )
+    counted = " union all ".join(
+        f"select x.source_name, x.file_path, x.load_id, count(*) as n, 0 as q "
+        f"from {RAW}.{t} x join {new} f on {_same_file('f', 'x')} group by 1, 2, 3"
         for t in SUITES_BY_TABLE
     )
+    quarantined = (  # a file quarantined whole has no rows
+        "select x.source_name, x.file_path, x.load_id, 0 as n, count(distinct x.row_number) "
+        f"as q from {RAW}.quarantine x join {new} f on {_same_file('f', 'x')} group by 1, 2, 3"
+    )
+    columns = ", ".join(raw_schema.FILE_ACCOUNTING)
+    conn.execute(
+        f"insert into {RAW}.file_accounting ({columns}) "
+        "select f.source_name, f.file_path, f.load_id, coalesce(sum(c.n), 0), "
+        f"coalesce(sum(c.q), 0), %s from {new} f left join ({counted} union all "
+        f"{quarantined}) c on {_same_file('c', 'f')} group by 1, 2, 3",
+        [run_id],
+    )
+
+
+def _same_file(left: str, right: str) -> str:
+    return " and ".join(
+        f"{left}.{c} = {right}.{c}" for c in ("source_name", "file_path", "load_id")
+    )
+
+
+def _accounting(conn: Connection) -> pd.DataFrame:
+    """Per unit and file day: rows read = loaded + quarantined, as stored, and as found in
+    the raw layer (counted once per file, _count_new_files)."""
     frame = conn.fetch_df(
         "select f.source_name, coalesce(f.unit_folder, f.source_name) as entity_code, "
         "case when f.unit_folder is null then 'source' else 'unit' end as entity_type, "
         "f.file_date as period_start, sum(f.rows_read) as records_checked, "
         "sum(f.rows_loaded) as loaded, sum(f.rows_quarantined) as quarantined, "
         "sum(case when f.rows_read <> f.rows_loaded + f.rows_quarantined "
-        "or f.rows_loaded <> coalesce(l.n, 0) or f.rows_quarantined <> coalesce(q.n, 0) "
-        "then 1 else 0 end) as broken "
-        f"from {RAW}.loaded_files f "
-        f"left join ({logs}) l on l.source_name = f.source_name and l.file_path = f.file_path "
-        "and l.load_id = f.load_id "
-        "left join (select source_name, file_path, load_id, "
-        "count(distinct row_number) as n "  # a file quarantined whole has no rows
-        f"from {RAW}.quarantine group by 1, 2, 3) q on q.source_name = f.source_name "
-        "and q.file_path = f.file_path and q.load_id = f.load_id "
+        "or a.load_id is null or f.rows_loaded <> a.rows_present "
+        "or f.rows_quarantined <> a.rows_quarantined_present then 1 else 0 end) as broken "
+        f"from {RAW}.loaded_files f left join {RAW}.file_accounting a on {_same_file('a', 'f')} "
         "group by 1, 2, 3, 4"
     )
     if frame.empty:

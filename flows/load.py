@@ -552,7 +552,7 @@ def _forget_files(conn: Connection, source_name: str, table: str, paths: list[st
     if not paths:
         return
     placeholders = ", ".join(["%s"] * len(paths))
-    for target in (table, "quarantine", "row_flags", "loaded_files"):
+    for target in (table, "quarantine", "row_flags", "loaded_files", "file_accounting"):
         conn.execute(
             f"delete from {RAW}.{target} where source_name = %s and file_path in ({placeholders})",
             [source_name, *paths],

@@ -91,6 +91,18 @@ LOADED_FILES = {
     "loaded_at": "timestamp not null",
 }
 
+# What the raw layer held of each loaded file when the first audit after its load counted
+# it (flows.audit): a file's rows change only when a new version replaces the file, which
+# removes this row with the file's others, so later audits count only the new files.
+FILE_ACCOUNTING = {
+    "source_name": "varchar not null",
+    "file_path": "varchar not null",
+    "load_id": "varchar not null",
+    "rows_present": "bigint not null",  # rows of the file in the log tables
+    "rows_quarantined_present": "bigint not null",  # distinct rows of it in quarantine
+    "run_id": "varchar not null",  # the run whose audit counted it
+}
+
 # Rows (or whole files, row_number null) kept out of the warehouse, and why.
 QUARANTINE = {
     "source_name": "varchar not null",
@@ -167,6 +179,7 @@ TABLES = {
     "document_log": DOCUMENT_LOG,
     "api_watermarks": API_WATERMARKS,
     "loaded_files": LOADED_FILES,
+    "file_accounting": FILE_ACCOUNTING,
     "quarantine": QUARANTINE,
     "row_flags": ROW_FLAGS,
     "registered_units": REGISTERED_UNITS,
@@ -174,6 +187,17 @@ TABLES = {
     "ref_calendar": REF_CALENDAR,
     "reference_versions": REFERENCE_VERSIONS,
     "build_state": BUILD_STATE,
+}
+
+
+# PostgreSQL indexes on the change log, by dossier and by load: a night reads the rows of
+# the dossiers it touches (latest state) and the rows it loaded (the touched list, the
+# unknown-reference flags) through them instead of the whole history. Built in one sorted
+# pass once the first load is in (flows.warehouse.PostgresWarehouse.index_raw), not grown
+# row by row through it; later loads maintain them. DuckDB scans, so it needs none.
+POSTGRES_INDEXES = {
+    "dossier_log__dossier": ("dossier_log", "unit_code, dossier_code"),
+    "dossier_log__load": ("dossier_log", "load_id text_pattern_ops"),  # also `like 'run:%'`
 }
 
 

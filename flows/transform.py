@@ -201,6 +201,7 @@ def build(
     periods reopen), or `full_refresh`: then everything is rebuilt, so a night's result
     never depends on how it was reached.
     """
+    warehouse.index_raw()  # after the loads: one sorted build, not one insert per row
     fingerprint = _fingerprint(warehouse)
     with warehouse.connect() as conn:
         last = conn.fetchall(f"select fingerprint, as_of from {RAW}.build_state")

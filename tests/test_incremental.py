@@ -19,7 +19,7 @@ import uuid
 import psycopg
 import pytest
 
-from flows import simulate
+from flows import raw_schema, simulate
 from flows.warehouse import Warehouse
 from tests.conftest import PG_ADMIN
 from tests.test_pipeline import RUN_RECORDS, RUN_STAMPS, table_rows
@@ -178,6 +178,11 @@ def test_incremental_night_equals_full_rebuild(kind, killed_at, cchc, nights, tm
         )
         assert march.n[0] == 0, "counts emptied by the night must go"
 
+        if kind == "postgres":  # built once after the first night's load, then maintained
+            raw_indexes = warehouse.query_df(
+                "select indexname from pg_indexes where schemaname = 'raw' order by 1"
+            )
+            assert raw_indexes.indexname.tolist() == sorted(raw_schema.POSTGRES_INDEXES)
         full = cchc(*args, "--full-refresh")
         assert full.returncode == 0, full.stderr[-3000:]
         rebuilt = _latest_state_builds(warehouse)
