@@ -194,11 +194,17 @@ def _count_new_files(conn: Connection, run_id: str) -> None:
     """Count what the raw layer holds of each file no audit has counted yet (all of them
     on the first night, the night's files after): loaded rows present, each quarantined
     row recorded. Joined through the new files, not grouped over the whole history."""
-    new = (
-        f"(select f.source_name, f.file_path, f.load_id from {RAW}.loaded_files f "
-        f"where not exists (select 1 from {RAW}.file_accounting a where "
-        f"{_same_file('a', 'f')}))"
+    # listed first, in a small table with statistics: as a subquery PostgreSQL planned
+    # a scan of the whole change log for a night's 200 files (28.6 s at 10,000,000)
+    new = "cchc_unaccounted_files"
+    conn.execute(f"drop table if exists {new}")
+    conn.execute(
+        f"create temporary table {new} as select f.source_name, f.file_path, f.load_id "
+        f"from {RAW}.loaded_files f where not exists (select 1 from {RAW}.file_accounting a "
+        f"where {_same_file('a', 'f')})"
     )
+    if conn.warehouse.kind == "postgres":
+        conn.execute(f"analyze {new}")
     counted = " union all ".join(
         f"select x.source_name, x.file_path, x.load_id, count(*) as n, 0 as q "
         f"from {RAW}.{t} x join {new} f on {_same_file('f', 'x')} group by 1, 2, 3"
@@ -216,6 +222,7 @@ def _count_new_files(conn: Connection, run_id: str) -> None:
         f"{quarantined}) c on {_same_file('c', 'f')} group by 1, 2, 3",
         [run_id],
     )
+    conn.execute(f"drop table {new}")
 
 
 def _same_file(left: str, right: str) -> str:
@@ -356,16 +363,30 @@ def _dbt_tests(nodes: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def mart_counts(conn: Connection, warehouse: Warehouse, schema: str) -> dict[str, int]:
+    """Each mart's row count as the audit counted it in `schema`'s checks table. The
+    published checks were published with the marts, so they give the published marts'
+    counts without reading them again (fct_dossier: 10,000,000 rows, 2.3 s)."""
+    if not warehouse.columns_of(conn, schema, CHECKS_TABLE):
+        return {}
+    rows = conn.fetchall(
+        f"select entity_code, records_checked from {schema}.{CHECKS_TABLE} "
+        "where check_code = 'mart_row_count'"
+    )
+    return {mart: int(n) for mart, n in rows}
+
+
 def _mart_sanity(conn: Connection, warehouse: Warehouse) -> pd.DataFrame:
     """Each built mart against the published one: a night may not halve a mart."""
     rows = []
+    counted = mart_counts(conn, warehouse, "marts")
     for mart in MARTS:
         built = conn.fetchall(f"select count(*) from {BUILD_SCHEMA}.{mart}")[0][0]
-        published = (
-            conn.fetchall(f"select count(*) from marts.{mart}")[0][0]
-            if warehouse.columns_of(conn, "marts", mart)
-            else None
-        )
+        published = None
+        if warehouse.columns_of(conn, "marts", mart):
+            published = counted.get(mart)
+            if published is None:  # published before the checks counted it
+                published = conn.fetchall(f"select count(*) from marts.{mart}")[0][0]
         shrunk = published is not None and published >= 100 and built < published * (1 - MAX_DROP)
         rows.append({
             "check_code": "mart_row_count", "check_name": "Số dòng của bảng báo cáo",

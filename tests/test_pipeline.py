@@ -10,6 +10,7 @@ import re
 import pandas as pd
 import pytest
 
+from flows.publish import PUBLISHED
 from flows.warehouse import Warehouse
 
 # the sample district's runs are shared: its readers share one xdist worker
@@ -90,6 +91,10 @@ def test_at_a_console_each_step_is_a_bar_that_moves_and_a_captured_run_has_none(
         "select source_name, count(*) as n from raw.loaded_files group by source_name"
     ).set_index("source_name").n  # fmt: skip
     published = int(re.search(r"published: (\d+) marts", screen).group(1))
+    # the audit's counts of what publish copied: the rows BI reads
+    rows = int(re.search(r"published: \d+ marts, ([\d,]+) rows", screen).group(1).replace(",", ""))
+    assert rows == sum(runs["duckdb"]["warehouse"].query_df(f"select count(*) as n from marts.{m}")
+                       .n[0] for m in PUBLISHED)  # fmt: skip
     expected = {
         **{f"load {source}": (n, "files") for source, n in files.items()},
         "build marts (dbt)": (None, "dbt nodes"),

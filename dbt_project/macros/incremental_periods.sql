@@ -40,7 +40,9 @@
 {# What the counts add up, per classification row deleted (-1) or added (+1). #}
 {% macro period_delta_columns() -%}
     period_grain, period_start, unit_code, received_date, is_received,
-    is_received_eligible, is_carried_over, period_outcome
+    is_received_eligible, is_carried_over, period_outcome, has_apology,
+    has_timely_apology, is_online, is_fee, is_paid_online, is_digitized, is_e_result,
+    is_reused
 {%- endmacro %}
 
 {% macro create_period_deltas() -%}
@@ -48,7 +50,10 @@
         period_grain {{ dbt.type_string() }}, period_start date,
         unit_code {{ dbt.type_string() }}, received_date date, is_received boolean,
         is_received_eligible boolean, is_carried_over boolean,
-        period_outcome {{ dbt.type_string() }}, sign integer)
+        period_outcome {{ dbt.type_string() }}, has_apology boolean,
+        has_timely_apology boolean, is_online boolean, is_fee boolean,
+        is_paid_online boolean, is_digitized boolean, is_e_result boolean,
+        is_reused boolean, sign integer)
 {%- endmacro %}
 
 {# The last build's as-of date and loaded_through, as scalar SQL expressions. #}
@@ -114,7 +119,8 @@
    build leaves just the "whole" row), remember what the build was built from. The rows
    added are the stale dossiers' rows: found through the dossier key's index on
    PostgreSQL, where a look for this build's id read every row. (A first build without
-   --full-refresh listed none: its pre_hook was not incremental.) #}
+   --full-refresh listed none: its pre_hook was not incremental.) A whole build makes the
+   ledger anew rather than emptying it: it may follow a change of the ledger's columns. #}
 {% macro remember_period_state(dossiers_relation, as_of) -%}
     {%- set statements = [
         "create table if not exists " ~ period_state_relation()
@@ -131,7 +137,8 @@
             ~ ", 1 from " ~ this ~ " as added where exists (select 1 from "
             ~ stale_keys_relation() ~ " as keys where keys.dossier_key = added.dossier_key)",
     ] if is_incremental() else [
-        "delete from " ~ period_deltas_relation(),
+        "drop table if exists " ~ period_deltas_relation(),
+        create_period_deltas(),
         "insert into " ~ period_deltas_relation() ~ " (period_grain, sign) values ('"
             ~ whole_marker() ~ "', 0)",
     ]) + [

@@ -8,6 +8,8 @@
 --                   in_progress_on_time (due >= E or no due) / in_progress_overdue
 --   withdrawn (7), refused (3), stopped (8): in the period holding the last change
 -- Eligible = status not in (1, 3, 7, 8). Status 1 (registered only) never appears.
+-- Each row also carries the dossier's apology letter (sent, in time) and digitisation
+-- flags, so the apology and digitisation marts are counted from the same ledger.
 -- Only pairs where the dossier counts for something are kept.
 --
 -- Incremental (macros/incremental_periods.sql): a night recomputes, in every period,
@@ -85,7 +87,16 @@ paired as (
         dossiers.due_date,
         dossiers.finished_date,
         dossiers.last_event_date,
-        dossiers.is_timeliness_eligible
+        dossiers.is_timeliness_eligible,
+        -- what the apology and digitisation marts count, carried to the counts' ledger
+        dossiers.apology_at is not null as has_apology,
+        coalesce(dossiers.apology_at <= dossiers.due_at, false) as has_timely_apology,
+        coalesce(dossiers.channel = 2, false) as is_online,
+        coalesce(dossiers.fee_vnd > 0, false) as is_fee,
+        coalesce(dossiers.fee_vnd > 0 and dossiers.paid_online in (1, 2), false) as is_paid_online,
+        coalesce(dossiers.digitized = 1, false) as is_digitized,
+        coalesce(dossiers.e_result = 1, false) as is_e_result,
+        coalesce(dossiers.reused = 1, false) as is_reused
     from dossiers
     inner join periods
         on (dossiers.received_date between periods.period_start and periods.period_end)
@@ -166,7 +177,15 @@ final as (
         is_received and is_timeliness_eligible as is_received_eligible,
         is_carried_over,
         cast(period_outcome as {{ dbt.type_string() }}) as period_outcome,
-        cast('{{ var("run_id") }}' as {{ dbt.type_string() }}) as build_id
+        cast('{{ var("run_id") }}' as {{ dbt.type_string() }}) as build_id,
+        has_apology,
+        has_timely_apology,
+        is_online,
+        is_fee,
+        is_paid_online,
+        is_digitized,
+        is_e_result,
+        is_reused
     from classified
     where is_received
         or is_carried_over

@@ -11,6 +11,10 @@
 -- A (period, unit) whose counts all come to 0 is dropped, as a full count has no such
 -- row. A ledger that says "whole" (the classification was rebuilt whole) recounts
 -- every row of the classification instead.
+--
+-- Beside the timeliness counts, what apology_letters_by_unit and digitization publish:
+-- late or overdue dossiers with an apology letter (in time), and dossiers received
+-- online, with a fee, paid online, digitised, with an electronic result, reusing data.
 {{
     config(
         materialized='incremental',
@@ -91,7 +95,15 @@ daily as (
         sum(sign * (case when period_outcome = 'in_progress_overdue' then 1 else 0 end)) as in_progress_overdue,
         sum(sign * (case when period_outcome = 'withdrawn' then 1 else 0 end)) as withdrawn,
         sum(sign * (case when period_outcome = 'refused' then 1 else 0 end)) as refused,
-        sum(sign * (case when period_outcome = 'stopped' then 1 else 0 end)) as stopped
+        sum(sign * (case when period_outcome = 'stopped' then 1 else 0 end)) as stopped,
+        sum(sign * (case when period_outcome in ('late', 'in_progress_overdue') and has_apology then 1 else 0 end)) as late_or_overdue_with_apology,
+        sum(sign * (case when period_outcome in ('late', 'in_progress_overdue') and has_timely_apology then 1 else 0 end)) as late_or_overdue_with_timely_apology,
+        sum(sign * (case when is_received and is_online then 1 else 0 end)) as received_online,
+        sum(sign * (case when is_received and is_fee then 1 else 0 end)) as received_fee,
+        sum(sign * (case when is_received and is_paid_online then 1 else 0 end)) as received_paid_online,
+        sum(sign * (case when is_received and is_digitized then 1 else 0 end)) as received_digitized,
+        sum(sign * (case when is_received and is_e_result then 1 else 0 end)) as received_e_result,
+        sum(sign * (case when is_received and is_reused then 1 else 0 end)) as received_reused
     from signed
     group by
         period_grain,
@@ -117,7 +129,15 @@ rolled_up as (
         daily.in_progress_overdue,
         daily.withdrawn,
         daily.refused,
-        daily.stopped
+        daily.stopped,
+        daily.late_or_overdue_with_apology,
+        daily.late_or_overdue_with_timely_apology,
+        daily.received_online,
+        daily.received_fee,
+        daily.received_paid_online,
+        daily.received_digitized,
+        daily.received_e_result,
+        daily.received_reused
     from daily
     inner join ancestors
         on ancestors.unit_code = daily.unit_code
@@ -142,7 +162,15 @@ counted as (
         sum(in_progress_overdue) as in_progress_overdue,
         sum(withdrawn) as withdrawn,
         sum(refused) as refused,
-        sum(stopped) as stopped
+        sum(stopped) as stopped,
+        sum(late_or_overdue_with_apology) as late_or_overdue_with_apology,
+        sum(late_or_overdue_with_timely_apology) as late_or_overdue_with_timely_apology,
+        sum(received_online) as received_online,
+        sum(received_fee) as received_fee,
+        sum(received_paid_online) as received_paid_online,
+        sum(received_digitized) as received_digitized,
+        sum(received_e_result) as received_e_result,
+        sum(received_reused) as received_reused
     from rolled_up
     group by
         period_grain,
@@ -170,7 +198,15 @@ combined as (
         cast(coalesce(counted_before.in_progress_overdue, 0) + counted.in_progress_overdue as {{ dbt.type_bigint() }}) as in_progress_overdue,
         cast(coalesce(counted_before.withdrawn, 0) + counted.withdrawn as {{ dbt.type_bigint() }}) as withdrawn,
         cast(coalesce(counted_before.refused, 0) + counted.refused as {{ dbt.type_bigint() }}) as refused,
-        cast(coalesce(counted_before.stopped, 0) + counted.stopped as {{ dbt.type_bigint() }}) as stopped
+        cast(coalesce(counted_before.stopped, 0) + counted.stopped as {{ dbt.type_bigint() }}) as stopped,
+        cast(coalesce(counted_before.late_or_overdue_with_apology, 0) + counted.late_or_overdue_with_apology as {{ dbt.type_bigint() }}) as late_or_overdue_with_apology,
+        cast(coalesce(counted_before.late_or_overdue_with_timely_apology, 0) + counted.late_or_overdue_with_timely_apology as {{ dbt.type_bigint() }}) as late_or_overdue_with_timely_apology,
+        cast(coalesce(counted_before.received_online, 0) + counted.received_online as {{ dbt.type_bigint() }}) as received_online,
+        cast(coalesce(counted_before.received_fee, 0) + counted.received_fee as {{ dbt.type_bigint() }}) as received_fee,
+        cast(coalesce(counted_before.received_paid_online, 0) + counted.received_paid_online as {{ dbt.type_bigint() }}) as received_paid_online,
+        cast(coalesce(counted_before.received_digitized, 0) + counted.received_digitized as {{ dbt.type_bigint() }}) as received_digitized,
+        cast(coalesce(counted_before.received_e_result, 0) + counted.received_e_result as {{ dbt.type_bigint() }}) as received_e_result,
+        cast(coalesce(counted_before.received_reused, 0) + counted.received_reused as {{ dbt.type_bigint() }}) as received_reused
     from counted
     cross join whole
     left join {{ this }} as counted_before
@@ -199,7 +235,15 @@ combined as (
         cast(in_progress_overdue as {{ dbt.type_bigint() }}) as in_progress_overdue,
         cast(withdrawn as {{ dbt.type_bigint() }}) as withdrawn,
         cast(refused as {{ dbt.type_bigint() }}) as refused,
-        cast(stopped as {{ dbt.type_bigint() }}) as stopped
+        cast(stopped as {{ dbt.type_bigint() }}) as stopped,
+        cast(late_or_overdue_with_apology as {{ dbt.type_bigint() }}) as late_or_overdue_with_apology,
+        cast(late_or_overdue_with_timely_apology as {{ dbt.type_bigint() }}) as late_or_overdue_with_timely_apology,
+        cast(received_online as {{ dbt.type_bigint() }}) as received_online,
+        cast(received_fee as {{ dbt.type_bigint() }}) as received_fee,
+        cast(received_paid_online as {{ dbt.type_bigint() }}) as received_paid_online,
+        cast(received_digitized as {{ dbt.type_bigint() }}) as received_digitized,
+        cast(received_e_result as {{ dbt.type_bigint() }}) as received_e_result,
+        cast(received_reused as {{ dbt.type_bigint() }}) as received_reused
     from counted
 
 ),
@@ -224,7 +268,15 @@ final as (
         withdrawn,
         refused,
         stopped,
-        received_eligible + carried_over as need_to_process
+        received_eligible + carried_over as need_to_process,
+        late_or_overdue_with_apology,
+        late_or_overdue_with_timely_apology,
+        received_online,
+        received_fee,
+        received_paid_online,
+        received_digitized,
+        received_e_result,
+        received_reused
     from combined
 
 )

@@ -18,115 +18,80 @@ periods as (
 
 ),
 
-dossier_facts as (
+-- the dossiers received in each period and unit, counted beside the timeliness counts
+-- from the same classification (incremental through the counts' ledger: a night no
+-- longer reads every dossier again, 12 s of a night at 10,000,000 dossiers)
+dossier_counts as (
 
     select
-        dossiers.unit_code,
-        dossiers.received_date as fact_date,
-        1 as is_dossier,
-        case when dossiers.channel = 2 then 1 else 0 end as is_online,
-        case when dossiers.fee_vnd > 0 then 1 else 0 end as is_fee,
-        case when dossiers.fee_vnd > 0 and dossiers.paid_online in (1, 2) then 1 else 0 end
-            as is_paid_online,
-        case when dossiers.digitized = 1 then 1 else 0 end as is_digitized,
-        case when dossiers.e_result = 1 then 1 else 0 end as is_e_result,
-        case when dossiers.reused = 1 then 1 else 0 end as is_reused,
-        0 as is_document,
-        0 as is_signed
-    from {{ ref('int_dossier__enriched') }} as dossiers
-    where dossiers.status_code <> 1
+        period_grain,
+        period_start,
+        unit_code,
+        received as dossiers_received,
+        received_online as online_dossiers,
+        received_fee as fee_dossiers,
+        received_paid_online as paid_online_dossiers,
+        received_digitized as digitized_dossiers,
+        received_e_result as e_result_dossiers,
+        received_reused as reused_dossiers
+    from {{ ref('int_dossier__timeliness_counts') }}
+    where received > 0
 
 ),
 
-document_facts as (
-
-    select
-        documents.unit_code,
-        documents.issued_on as fact_date,
-        0 as is_dossier,
-        0 as is_online,
-        0 as is_fee,
-        0 as is_paid_online,
-        0 as is_digitized,
-        0 as is_e_result,
-        0 as is_reused,
-        1 as is_document,
-        case when documents.digitally_signed = 1 then 1 else 0 end as is_signed
-    from {{ ref('int_document__latest_state') }} as documents
-
-),
-
-facts as (
-
-    select * from dossier_facts
-    union all
-    select * from document_facts
-
-),
-
--- summed per unit and day before the periods and the rollup multiply the rows (a
--- dossier makes about nine: three grains, three levels of units)
-daily as (
+-- outgoing documents summed per unit and day before the periods and the rollup
+-- multiply the rows (a document makes about nine: three grains, three levels of units)
+document_days as (
 
     select
         unit_code,
-        fact_date,
-        sum(is_dossier) as is_dossier,
-        sum(is_online) as is_online,
-        sum(is_fee) as is_fee,
-        sum(is_paid_online) as is_paid_online,
-        sum(is_digitized) as is_digitized,
-        sum(is_e_result) as is_e_result,
-        sum(is_reused) as is_reused,
-        sum(is_document) as is_document,
-        sum(is_signed) as is_signed
-    from facts
-    group by unit_code, fact_date
+        issued_on,
+        count(*) as documents_issued,
+        sum(case when digitally_signed = 1 then 1 else 0 end) as documents_signed
+    from {{ ref('int_document__latest_state') }}
+    group by unit_code, issued_on
 
 ),
 
-rolled_up as (
+document_counts as (
 
     select
         periods.period_grain,
         periods.period_start,
         ancestors.ancestor_unit_code as unit_code,
-        daily.is_dossier,
-        daily.is_online,
-        daily.is_fee,
-        daily.is_paid_online,
-        daily.is_digitized,
-        daily.is_e_result,
-        daily.is_reused,
-        daily.is_document,
-        daily.is_signed
-    from daily
+        sum(document_days.documents_issued) as documents_issued,
+        sum(document_days.documents_signed) as documents_signed
+    from document_days
     inner join periods
-        on daily.fact_date between periods.period_start and periods.period_end
+        on document_days.issued_on between periods.period_start and periods.period_end
     inner join {{ ref('int_units__ancestors') }} as ancestors
-        on ancestors.unit_code = daily.unit_code
-        and (ancestors.valid_from is null or daily.fact_date >= ancestors.valid_from)
-        and (ancestors.valid_to is null or daily.fact_date <= ancestors.valid_to)
+        on ancestors.unit_code = document_days.unit_code
+        and (ancestors.valid_from is null or document_days.issued_on >= ancestors.valid_from)
+        and (ancestors.valid_to is null or document_days.issued_on <= ancestors.valid_to)
+    group by periods.period_grain, periods.period_start, ancestors.ancestor_unit_code
 
 ),
 
 counted as (
 
     select
-        period_grain,
-        period_start,
-        unit_code,
-        sum(is_dossier) as dossiers_received,
-        sum(is_online) as online_dossiers,
-        sum(is_fee) as fee_dossiers,
-        sum(is_paid_online) as paid_online_dossiers,
-        sum(is_digitized) as digitized_dossiers,
-        sum(is_e_result) as e_result_dossiers,
-        sum(is_reused) as reused_dossiers,
-        sum(is_document) as documents_issued,
-        sum(is_signed) as documents_signed
-    from rolled_up
-    group by period_grain, period_start, unit_code
+        coalesce(dossier_counts.period_grain, document_counts.period_grain) as period_grain,
+        coalesce(dossier_counts.period_start, document_counts.period_start) as period_start,
+        coalesce(dossier_counts.unit_code, document_counts.unit_code) as unit_code,
+        coalesce(dossier_counts.dossiers_received, 0) as dossiers_received,
+        coalesce(dossier_counts.online_dossiers, 0) as online_dossiers,
+        coalesce(dossier_counts.fee_dossiers, 0) as fee_dossiers,
+        coalesce(dossier_counts.paid_online_dossiers, 0) as paid_online_dossiers,
+        coalesce(dossier_counts.digitized_dossiers, 0) as digitized_dossiers,
+        coalesce(dossier_counts.e_result_dossiers, 0) as e_result_dossiers,
+        coalesce(dossier_counts.reused_dossiers, 0) as reused_dossiers,
+        coalesce(document_counts.documents_issued, 0) as documents_issued,
+        coalesce(document_counts.documents_signed, 0) as documents_signed
+    from dossier_counts
+    full outer join document_counts
+        on document_counts.period_grain = dossier_counts.period_grain
+        and document_counts.period_start = dossier_counts.period_start
+        and document_counts.unit_code = dossier_counts.unit_code
 
 ),
 
