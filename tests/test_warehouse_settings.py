@@ -35,6 +35,12 @@ def test_dbt_sessions_on_postgresql_get_their_options_and_keep_the_deployments(p
         assert conn.execute("show enable_mergejoin").fetchone()[0] == "off"
         assert conn.execute("show maintenance_work_mem").fetchone()[0] == "256MB"  # default
         assert conn.execute("show statement_timeout").fetchone()[0] == "123456ms"
+        assert conn.execute("show random_page_cost").fetchone()[0] == "1.1"
+    # a deployment's own planner costs come after cchc's, so they win
+    monkeypatch.setenv("PGOPTIONS", "-c random_page_cost=4")
+    monkeypatch.setenv("PGOPTIONS", Warehouse.from_url(pg_url).dbt_env()["PGOPTIONS"])
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("show random_page_cost").fetchone()[0] == "4"
 
 
 def test_a_memory_setting_that_is_no_size_is_refused(monkeypatch):

@@ -31,6 +31,7 @@
         on_schema_change='fail',
         post_hook=[
             "{{ index_on(['dossier_key'], unique=true) }}",
+            "{{ index_on(['loaded_through']) }}",
             "{{ forget_gone_dossiers(ref('int_dossier__latest_state')) }}",
         ],
     )

@@ -18,6 +18,7 @@
         pre_hook="{{ list_touched_dossiers(ref('stg_raw__dossier_log'), ref('stg_raw__loaded_files')) }}",
         post_hook=[
             "{{ index_on(['unit_code', 'dossier_code'], unique=true) }}",
+            "{{ index_on(['loaded_through']) }}",
             "{{ record_gone_dossiers(ref('stg_raw__loaded_files')) }}",
         ],
     )
