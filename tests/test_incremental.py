@@ -38,12 +38,23 @@ QUIET_ROW = (
     "0,0,0,,Trần Thị Lụa,031190001234,17/06/2025 08:05:00"
 )
 
+# received 16 June for 5 working days (legal due 23 June), printed due 30 June: in the
+# due-date audit on the first night; on the second, waiting for the citizen (status 5),
+# it no longer is
+PRINTED_LATE = "H31.13.11629-250616-9002"
+PRINTED_LATE_ROWS = [
+    f"{PRINTED_LATE},11629,1.004884,1,16/06/2025 08:00:00,30/06/2025 17:00:00,,,{status},0,0,"
+    f"0,0,0,0,,Trần Văn Bình,031190005678,{updated}"
+    for status, updated in ((4, "16/06/2025 08:05:00"), (5, "23/06/2025 09:00:00"))
+]
+
 # an export of a March day, corrected on the second night to hold no dossier: March and
 # the first quarter change only through that, as no dossier there is still open
 MARCH_DAY = "2025-03-18"
 MARCH_ROWS = [
     f"H31.13.11629-250314-910{n},11629,1.004884,1,14/03/2025 {7 + n:02d}:00:00,"
-    f"21/03/2025 {7 + n:02d}:00:00,18/03/2025 10:00:00,18/03/2025 14:00:00,10,0,0,0,0,0,0,,"
+    f"{21 + 7 * (n == 3)}/03/2025 {7 + n:02d}:00:00,"  # the third printed a week late
+    "18/03/2025 10:00:00,18/03/2025 14:00:00,10,0,0,0,0,0,0,,"
     f"Lê Văn Hùng,03118000{n}555,18/03/2025 14:00:00"
     for n in (1, 2, 3)
 ]
@@ -65,7 +76,11 @@ def nights(tmp_path_factory):
     day = root / "communes" / "11629" / "2025-06-17.csv"
     text = day.read_bytes().decode("utf-8")
     newline = "\r\n" if "\r\n" in text else "\n"
-    day.write_bytes((text.rstrip("\r\n") + newline + QUIET_ROW + newline).encode("utf-8"))
+    rows = [QUIET_ROW, PRINTED_LATE_ROWS[0]]
+    day.write_bytes((text.rstrip("\r\n") + newline + newline.join(rows) + newline).encode("utf-8"))
+    night = sorted((held / "11629").iterdir())[0]
+    night_text = night.read_bytes().decode("utf-8").rstrip("\r\n")
+    night.write_bytes((night_text + newline + PRINTED_LATE_ROWS[1] + newline).encode("utf-8"))
     header = text.splitlines()[0]
     (day.parent / f"{MARCH_DAY}.csv").write_bytes(
         newline.join([header, *MARCH_ROWS, ""]).encode("utf-8")
@@ -75,6 +90,15 @@ def nights(tmp_path_factory):
         encoding="utf-8",
     )
     return root, held
+
+
+MARCH_PRINTED_LATE = "H31.13.11629-250314-9103"
+
+
+def _printed_late(warehouse: Warehouse) -> set[str]:
+    """This test's two dossiers in the due-date audit (the sample has others)."""
+    found = warehouse.query_df("select dossier_code from cchc_build.dossier_due_date_audit")
+    return set(found.dossier_code) & {PRINTED_LATE, MARCH_PRINTED_LATE}
 
 
 def _second_night(root, held) -> None:
@@ -155,6 +179,7 @@ def test_incremental_night_equals_full_rebuild(kind, killed_at, cchc, nights, tm
     try:
         first = cchc(*_first_night(args))
         assert first.returncode == 0, first.stderr[-3000:]
+        assert _printed_late(Warehouse.from_url(url)) == {PRINTED_LATE, MARCH_PRINTED_LATE}
         _second_night(root, held)
         if killed_at:
             killed = cchc(*args, env={"CCHC_FAILPOINT": killed_at})
@@ -177,6 +202,7 @@ def test_incremental_night_equals_full_rebuild(kind, killed_at, cchc, nights, tm
             "where period_start = date '2025-03-01' and period_grain = 'month'"
         )
         assert march.n[0] == 0, "counts emptied by the night must go"
+        assert _printed_late(warehouse) == set(), "corrected and gone dossiers must leave it"
 
         if kind == "postgres":  # built once after the first night's load, then maintained
             raw_indexes = warehouse.query_df(

@@ -234,6 +234,18 @@
     select 1
 {%- endmacro %}
 
+{# pre_hook of a model keyed by dossier that keeps only some dossiers and does not
+   depend on the as-of date (dossier_due_date_audit): forget the rows of the dossiers
+   re-ranked since its last build, which the build then looks at again. #}
+{% macro forget_changed_dossiers(dossiers_relation) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where dossier_key in (select dossier_key from
+            {{ dossiers_relation }} where loaded_through > {{ model_last_loaded_through() }})
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
 {# post_hook: drop dossiers gone from the latest state, remember the build. #}
 {% macro remember_model_state(dossiers_relation, as_of) -%}
     {%- set statements = [

@@ -11,11 +11,35 @@
 -- up to the printed date, a printed date on a day off counting as the next
 -- working day (Friday legal, Saturday printed: 1). NULL when the printed
 -- date lies outside the calendar. No personal data.
+--
+-- Incremental: nothing here depends on the as-of date, so a night looks again at the
+-- dossiers re-ranked since the last build only (found through loaded_through's index on
+-- PostgreSQL): their rows are deleted first (a corrected dossier may no longer qualify),
+-- the gone ones after. A change of the calendar or the procedure catalogue rebuilds it
+-- whole (flows.transform).
+{{
+    config(
+        materialized='incremental',
+        unique_key='dossier_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ ensure_model_state() }}",
+            "{{ forget_changed_dossiers(ref('int_dossier__enriched')) }}",
+        ],
+        post_hook=[
+            "{{ remember_model_state(ref('int_dossier__enriched'), as_of_date(var('as_of'))) }}",
+        ],
+    )
+}}
 with
 
 dossiers as (
 
     select * from {{ ref('int_dossier__enriched') }}
+    {% if is_incremental() %}
+    where loaded_through > {{ model_last_loaded_through() }}
+    {% endif %}
 
 ),
 
