@@ -303,9 +303,9 @@ class PostgresWarehouse(Warehouse):
         # build 67.5 s with merge joins, 45.9 s without; a full build 66.3 s, 59.3 s).
         # No JIT: it compiled a night's classification query for 0.8 s, which then ran 1 s.
         # random_page_cost 1.1 (SSD, a warehouse in cache), before the deployment's own
-        # options so that these win: a night's index lookups of a few dossiers are then
-        # preferred to reading whole tables (2,000,000 dossiers: 12.4 s a night, 14.9 s
-        # at the default 4).
+        # options so that the deployment's value wins: a night's index lookups of a few
+        # dossiers are then preferred to reading whole tables (2,000,000 dossiers: 12.4 s
+        # a night, 14.9 s at the default 4).
         options = ["-c random_page_cost=1.1", os.environ.get("PGOPTIONS"),
                    "-c enable_mergejoin=off", "-c jit=off"]  # fmt: skip
         for option in ("work_mem", "maintenance_work_mem"):
