@@ -84,13 +84,13 @@ def load_file_source(
     """
     kind = FILE_KINDS[source.kind]
     result = SourceResult(source.name, source.kind)
-    files = kind.discover(source.path)
+    files = kind.FORMAT.listing(source.path)
     if until is not None:
         files = [f for f in files if f.file_date is None or f.file_date <= until]
     result.files_seen = len(files)
     with warehouse.connect() as conn:
         known = {
-            path: (sha, size, mtime)
+            path: (sha, (size, mtime))
             for path, sha, size, mtime in conn.fetchall(
                 f"select file_path, file_sha256, file_bytes, file_mtime_ns from {RAW}.loaded_files "
                 "where source_name = %s",
@@ -98,16 +98,16 @@ def load_file_source(
             )
         }
 
-    def unchanged(file) -> bool:
-        """A known file of the same size and modification time is not read again (a night
-        costs its new files, not the history); otherwise its bytes decide."""
-        if file.relative_path not in known:
-            return False
-        sha, size, mtime = known[file.relative_path]
-        return (size, mtime) == file.signature or sha == file.sha256
-
-    # A new file is hashed while it is assembled.
-    todo = [f for f in files if not unchanged(f)]
+    # A known file of the same size and modification time is not read again (a night
+    # costs its new files, not the history); only the others become SourceFiles.
+    todo = []
+    for listed in files:
+        sha, signature = known.get(listed.relative_path, (None, None))
+        if signature == listed.signature:
+            continue
+        file = listed.source_file()
+        if sha is None or sha != file.sha256:  # new (hashed while assembled), or changed bytes
+            todo.append(file)
     changed = {f.relative_path for f in todo if f.relative_path in known}
     result.files_unchanged = len(files) - len(todo)
     progress.total(len(todo), "files")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -80,6 +81,21 @@ def test_reload_of_same_files_changes_nothing(warehouse_url, bad_rows_source):
     before = _snapshot(warehouse)
     again = load.load_dossier_files(warehouse, bad_rows_source.sources[0], "run-2")
     assert (again.files_loaded, again.files_unchanged, again.rows_read) == (0, 1, 0)
+    assert _snapshot(warehouse) == before
+
+
+def test_a_touched_file_with_the_same_bytes_is_not_loaded_again(warehouse_url, bad_rows_source):
+    """Size and modification time spare a night from reading its history; a file whose
+    time moved (copied back, touched) is hashed, and the same bytes are not loaded."""
+    warehouse = _prepared(warehouse_url)
+    source = bad_rows_source.sources[0]
+    load.load_dossier_files(warehouse, source, "run-1")
+    before = _snapshot(warehouse)
+    path = source.path / "11629" / "2025-04-02.csv"
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    again = load.load_dossier_files(warehouse, source, "run-2")
+    assert (again.files_seen, again.files_loaded, again.files_unchanged) == (1, 0, 1)
     assert _snapshot(warehouse) == before
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -95,6 +96,7 @@ class SourceFile:
     _scan_result: Scan | None = field(default=None, repr=False)
     # a small file's bytes, kept from the scan until it is landed (one read per file)
     _held: bytes | None = field(default=None, repr=False)
+    _signature: tuple[int, int] | None = field(default=None, repr=False)  # from the listing
 
     def scan(self, hold: bool = False) -> Scan:
         """One pass: hash, size, encoding, and whether a straight landing can read it.
@@ -114,11 +116,13 @@ class SourceFile:
                     self._scan_result = _scan_stream(first, iter(lambda: stream.read(BLOCK), b""))
         return self._scan_result
 
-    @functools.cached_property
+    @property
     def signature(self) -> tuple[int, int]:
         """(size, modification time in ns), without reading the file."""
-        stat = os.stat(self.path)
-        return stat.st_size, stat.st_mtime_ns
+        if self._signature is None:
+            stat = os.stat(self.path)
+            self._signature = stat.st_size, stat.st_mtime_ns
+        return self._signature
 
     @property
     def sha256(self) -> str:
@@ -313,7 +317,32 @@ def header_key(text: str) -> str:
     return " ".join(nfc(text).replace("\ufeff", "").casefold().split())
 
 
-def discover_unit_files(root: Path) -> list[tuple[Path, str | None, date | None]]:
+class Listed(NamedTuple):
+    """A file a layout found, before anything is read: what a night needs to tell the
+    unchanged files (most of a history) from the new ones without building a SourceFile,
+    a Path and a stat call of its own for each (10 s a night at 320,000 files)."""
+
+    location: str  # the file's path as the folder scan gave it
+    relative_path: str  # as stored in the warehouse, with forward slashes
+    file_date: date | None
+    unit_folder: str | None
+    signature: tuple[int, int]  # (size, modification time in ns)
+
+    def source_file(self) -> SourceFile:
+        return SourceFile(Path(self.location), self.relative_path, self.file_date,
+                          self.unit_folder, _signature=self.signature)  # fmt: skip
+
+
+def _listed(entry: os.DirEntry, relative: str, unit_folder: str | None) -> Listed | None:
+    match = FILE_NAME.match(entry.name)
+    if not match:
+        return None
+    stat = entry.stat(follow_symlinks=False)
+    return Listed(entry.path, relative, _parse_iso_date(match.group(1)), unit_folder,
+                  (stat.st_size, stat.st_mtime_ns))  # fmt: skip
+
+
+def discover_unit_files(root: Path) -> list[Listed]:
     """Files laid out as <root>/<unit_code>/<YYYY-MM-DD>.csv|xlsx, in a stable order.
 
     Only direct children of the source folder are read, and only folders whose
@@ -325,10 +354,11 @@ def discover_unit_files(root: Path) -> list[tuple[Path, str | None, date | None]
     for unit_dir in _entries(root, dirs=True):
         if not UNIT_FOLDER.match(unit_dir.name):
             continue
+        unit = unit_dir.name
         for file in _entries(Path(unit_dir.path), dirs=False):
-            match = FILE_NAME.match(file.name)
-            if match:
-                found.append((Path(file.path), unit_dir.name, _parse_iso_date(match.group(1))))
+            listed = _listed(file, f"{unit}/{file.name}", unit)
+            if listed:
+                found.append(listed)
     return found
 
 
@@ -342,29 +372,16 @@ def _entries(folder: Path, *, dirs: bool) -> list[os.DirEntry]:
     return sorted(chosen, key=lambda e: e.name)
 
 
-def discover_dated_files(root: Path) -> list[tuple[Path, None, date | None]]:
+def discover_dated_files(root: Path) -> list[Listed]:
     """Files laid out as <root>/<YYYY-MM-DD>.csv|xlsx (one stream, no unit folders)."""
     if not root.is_dir():
         raise FileNotFoundError(f"source folder not found: {root}")
     found = []
     for file in _entries(root, dirs=False):
-        match = FILE_NAME.match(file.name)
-        if match:
-            found.append((Path(file.path), None, _parse_iso_date(match.group(1))))
+        listed = _listed(file, file.name, None)
+        if listed:
+            found.append(listed)
     return found
-
-
-def load_files(root: Path, layout) -> list[SourceFile]:
-    """Every file a layout finds; paths are kept relative to the source folder."""
-    return [
-        SourceFile(
-            path=path,
-            relative_path=path.relative_to(root).as_posix(),
-            file_date=file_date,
-            unit_folder=unit_folder,
-        )
-        for path, unit_folder, file_date in layout(root)
-    ]
 
 
 def tag(table: ParsedTable, file: SourceFile) -> ParsedTable:
@@ -383,8 +400,12 @@ class FileLayout:
     def __init__(self, columns: dict[str, str], required: set[str], layout):
         self.columns, self.required, self.layout = columns, required, layout
 
+    def listing(self, root: Path) -> list[Listed]:
+        """Every file the layout finds, not yet read (the loader's way)."""
+        return self.layout(root)
+
     def discover(self, root: Path) -> list[SourceFile]:
-        return load_files(root, self.layout)
+        return [listed.source_file() for listed in self.layout(root)]
 
     def read_chunks(self, file: SourceFile) -> Iterator[ParsedTable]:
         """The file's rows a bounded chunk at a time (the loader's way: memory stays flat)."""
@@ -418,6 +439,7 @@ def parse_dates(text: pd.Series) -> pd.Series:
     return parse_datetimes(text).dt.normalize()
 
 
+@functools.lru_cache(maxsize=8192)  # a folder scan meets each day's name once per unit
 def _parse_iso_date(text: str) -> date | None:
     try:
         return date.fromisoformat(text)
