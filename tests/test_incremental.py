@@ -51,13 +51,17 @@ PRINTED_LATE_ROWS = [
 # an export of a March day, corrected on the second night to hold no dossier: March and
 # the first quarter change only through that, as no dossier there is still open
 MARCH_DAY = "2025-03-18"
+# the third printed a week late; the fourth due the day before it finished: late, in
+# apology_letters until the night it is gone
+MARCH_DUE_DAYS = {1: 21, 2: 21, 3: 28, 4: 17}
 MARCH_ROWS = [
     f"H31.13.11629-250314-910{n},11629,1.004884,1,14/03/2025 {7 + n:02d}:00:00,"
-    f"{21 + 7 * (n == 3)}/03/2025 {7 + n:02d}:00:00,"  # the third printed a week late
+    f"{due}/03/2025 {7 + n:02d}:00:00,"
     "18/03/2025 10:00:00,18/03/2025 14:00:00,10,0,0,0,0,0,0,,"
     f"Lê Văn Hùng,03118000{n}555,18/03/2025 14:00:00"
-    for n in (1, 2, 3)
+    for n, due in MARCH_DUE_DAYS.items()
 ]
+MARCH_LATE = "H31.13.11629-250314-9104"
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +103,12 @@ def _printed_late(warehouse: Warehouse) -> set[str]:
     """This test's two dossiers in the due-date audit (the sample has others)."""
     found = warehouse.query_df("select dossier_code from cchc_build.dossier_due_date_audit")
     return set(found.dossier_code) & {PRINTED_LATE, MARCH_PRINTED_LATE}
+
+
+def _apologies_owed(warehouse: Warehouse) -> set[str]:
+    """This test's late March dossier in the published apology_letters."""
+    found = warehouse.query_df("select dossier_code from marts.apology_letters")
+    return set(found.dossier_code) & {MARCH_LATE}
 
 
 def _second_night(root, held) -> None:
@@ -180,6 +190,7 @@ def test_incremental_night_equals_full_rebuild(kind, killed_at, cchc, nights, tm
         first = cchc(*_first_night(args))
         assert first.returncode == 0, first.stderr[-3000:]
         assert _printed_late(Warehouse.from_url(url)) == {PRINTED_LATE, MARCH_PRINTED_LATE}
+        assert _apologies_owed(Warehouse.from_url(url)) == {MARCH_LATE}
         _second_night(root, held)
         if killed_at:
             killed = cchc(*args, env={"CCHC_FAILPOINT": killed_at})
@@ -203,6 +214,7 @@ def test_incremental_night_equals_full_rebuild(kind, killed_at, cchc, nights, tm
         )
         assert march.n[0] == 0, "counts emptied by the night must go"
         assert _printed_late(warehouse) == set(), "corrected and gone dossiers must leave it"
+        assert _apologies_owed(warehouse) == set(), "a gone late dossier must leave it"
 
         if kind == "postgres":  # built once after the first night's load, then maintained
             raw_indexes = warehouse.query_df(

@@ -234,6 +234,35 @@
     select 1
 {%- endmacro %}
 
+{# pre_hook of a mart that keeps some of an upstream mart's rows, keyed as it is
+   (apology_letters from fct_dossier): the keys the upstream's builds changed since its
+   last publish (its ledger, above) are this build's to redo; they go to this mart's own
+   ledger and their rows are forgotten. Those keys only accumulate until publish, so a
+   night that stopped after the upstream redoes them with the next. #}
+{% macro forget_upstream_changes(upstream) -%}
+    {%- set ledger = unpublished_relation() -%}
+    {%- set upstream_ledger = upstream.schema ~ "." ~ upstream.identifier ~ "__unpublished" -%}
+    {%- set statements = [
+        "create table if not exists " ~ ledger ~ " (dossier_key " ~ dbt.type_string() ~ ")",
+    ] -%}
+    {%- if is_incremental() -%}
+        {%- do statements.append("insert into " ~ ledger ~ " select dossier_key from "
+            ~ upstream_ledger) -%}
+        {%- do statements.append("delete from " ~ this ~ " where dossier_key in (select"
+            ~ " dossier_key from " ~ upstream_ledger ~ ")") -%}
+    {%- else -%}
+        {%- do statements.append("delete from " ~ ledger) -%}
+        {%- do statements.append("insert into " ~ ledger ~ " values ('" ~ whole_marker() ~ "')") -%}
+    {%- endif -%}
+    {%- for sql in statements %}{% do run_query(sql) %}{% endfor -%}
+    select 1
+{%- endmacro %}
+
+{# The upstream's changed keys, for the model's own filter (see above). #}
+{% macro upstream_changes(upstream) -%}
+    select dossier_key from {{ upstream.schema }}.{{ upstream.identifier }}__unpublished
+{%- endmacro %}
+
 {# pre_hook of a model keyed by dossier that keeps only some dossiers and does not
    depend on the as-of date (dossier_due_date_audit): forget the rows of the dossiers
    re-ranked since its last build, which the build then looks at again. #}

@@ -4,12 +4,29 @@
 -- printed on the receipt, i.e. before the deadline passed). A late dossier
 -- without a printed due date (late by its supplement requests) cannot be
 -- judged in time: NULL.
+--
+-- Incremental: a night redoes the dossiers whose fct_dossier row its builds changed
+-- since the last publish (fct_dossier's ledger) and keeps the rest; publish copies
+-- just those rows (macros/incremental_periods.sql, forget_upstream_changes).
+{{
+    config(
+        materialized='incremental',
+        unique_key='dossier_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook="{{ forget_upstream_changes(ref('fct_dossier')) }}",
+        post_hook="{{ index_on(['dossier_key'], unique=true) }}",
+    )
+}}
 with
 
 dossiers as (
 
     select * from {{ ref('fct_dossier') }}
     where timeliness in ('late', 'in_progress_overdue')
+    {% if is_incremental() %}
+        and dossier_key in ({{ upstream_changes(ref('fct_dossier')) }})
+    {% endif %}
 
 ),
 
