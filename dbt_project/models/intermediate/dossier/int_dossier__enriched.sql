@@ -29,6 +29,7 @@
         unique_key='dossier_key',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        pre_hook="{{ record_unverified('since') }}",
         post_hook=[
             "{{ index_on(['dossier_key'], unique=true) }}",
             "{{ index_on(['loaded_through']) }}",

@@ -15,7 +15,10 @@
         unique_key=['unit_code', 'dossier_code'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        pre_hook="{{ list_touched_dossiers(ref('stg_raw__dossier_log'), ref('stg_raw__loaded_files')) }}",
+        pre_hook=[
+            "{{ list_touched_dossiers(ref('stg_raw__dossier_log'), ref('stg_raw__loaded_files')) }}",
+            "{{ record_unverified('since') }}",
+        ],
         post_hook=[
             "{{ index_on(['unit_code', 'dossier_code'], unique=true) }}",
             "{{ index_on(['loaded_through']) }}",

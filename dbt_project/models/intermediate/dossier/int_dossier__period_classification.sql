@@ -21,7 +21,10 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ forget_stale_periods(ref('int_dossier__enriched')) }}",
+        pre_hook=[
+            "{{ forget_stale_periods(ref('int_dossier__enriched')) }}",
+            "{{ record_unverified('build') }}",
+        ],
         post_hook=[
             "{{ index_on(['dossier_key']) }}",
             "{{ remember_period_state(ref('int_dossier__enriched'), as_of_date(var('as_of'))) }}",
