@@ -53,10 +53,7 @@ def publish(warehouse: Warehouse, marts: list[str] = PUBLISHED) -> dict[str, int
             if ledger_columns:
                 conn.execute(f"delete from {ledger}")
                 if warehouse.kind == "postgres":
-                    # the next night's delete finds its rows by key, not by reading them all
-                    column = ledger_columns[0]
-                    conn.execute(f"create index if not exists {mart}__{column} "
-                                 f"on marts.{mart} ({column})")  # fmt: skip
+                    _index_key(conn, mart, ledger_columns[0], analyze=key is None)
             counts[mart] = counted.get(mart)
             if counts[mart] is None:  # not counted by an audit (the checks table itself)
                 counts[mart] = conn.fetchall(f"select count(*) from marts.{mart}")[0][0]
@@ -77,6 +74,19 @@ def _changed_key(conn, ledger: str, columns: list[str]) -> str | None:
     if conn.fetchall(f"select count(*) from {ledger} where {key} = %s", [WHOLE])[0][0]:
         return None
     return key
+
+
+def _index_key(conn, mart: str, column: str, analyze: bool) -> None:
+    """The next night's delete finds its rows by key, not by reading them all: a unique
+    index (PostgreSQL then knows a key is one row; with the plain index it once had, and
+    no statistics on a table just copied, it planned 4.6 s of hash join for 120,000 keys
+    at 10,000,000 dossiers), statistics after a whole copy."""
+    conn.execute(f"drop index if exists marts.{mart}__{column}")  # the plain one it replaces
+    conn.execute(
+        f"create unique index if not exists {mart}__{column}_key on marts.{mart} ({column})"
+    )
+    if analyze:
+        conn.execute(f"analyze marts.{mart}")
 
 
 def _quoted(text: str | None) -> str:

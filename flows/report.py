@@ -663,11 +663,13 @@ def _day_batches(warehouse: Warehouse, day: str):
         )
         for module, where, suite in kinds:
             columns = [c for c in raw_schema.TABLES[module.TABLE] if c not in PERSONAL]
+            # the day's files first, then their rows by load (PostgreSQL's index): the
+            # log's own file_date has none, and filtering on it read the whole history
             frame = conn.fetch_df(
                 f"select {', '.join('l.' + c for c in columns)}, f.unit_folder "
-                f"from raw.{module.TABLE} l join raw.loaded_files f "
+                f"from raw.loaded_files f join raw.{module.TABLE} l "
                 "on f.source_name = l.source_name and f.file_path = l.file_path "
-                f"and f.load_id = l.load_id where l.file_date = %s and {where} "
+                f"and f.load_id = l.load_id where f.file_date = %s and {where} "
                 "order by l.file_path, l.row_number",
                 [day],
             )

@@ -288,14 +288,43 @@ class PostgresWarehouse(Warehouse):
                 "select indexname from pg_indexes where schemaname = %s", [raw_schema.RAW_SCHEMA]
             )}  # fmt: skip
             wanted = {n: t for n, t in raw_schema.POSTGRES_INDEXES.items() if n not in present}
-            if not wanted:
-                return
-            if memory := _setting("pg_maintenance_work_mem"):
+            if wanted and (memory := _setting("pg_maintenance_work_mem")):
                 conn.execute(f"set maintenance_work_mem = '{memory}'")
             for name, (table, columns) in wanted.items():
                 where = f"{raw_schema.RAW_SCHEMA}.{table}"
                 if conn.fetchall(f"select exists (select 1 from {where})")[0][0]:
                     conn.execute(f"create index if not exists {name} on {where} ({columns})")
+            self._state_loads_per_row(conn)
+            # the night's files are newer than anything ANALYZE saw: without this the
+            # touched list's `loaded_at > <last build>` was planned as a third of all files,
+            # joined by scanning the whole log (6.7 s at 10,000,000 dossiers)
+            conn.execute(f"analyze {raw_schema.RAW_SCHEMA}.loaded_files")
+
+    def _state_loads_per_row(self, conn: Connection) -> None:
+        """Tell the planner how many loads the change log holds: one per file, some
+        sixty rows each at 10,000,000 dossiers, where ANALYZE's sample guessed thousands.
+        Planned on that guess, the night's look-ups of its 3,200 files by load (the touched
+        dossiers, the audit's count of each new file, the report's rows of the day) read
+        the whole log, 5 to 7 s each. Restated when it is off by half or more."""
+        table = f"{raw_schema.RAW_SCHEMA}.dossier_log"
+        rows, files = conn.fetchall(
+            "select coalesce(sum(rows_loaded), 0), count(*) filter (where rows_loaded > 0) "
+            f"from {raw_schema.RAW_SCHEMA}.loaded_files"
+        )[0]
+        if not rows:
+            return
+        wanted = -min(1.0, files / rows)
+        options = conn.fetchall(
+            "select attoptions from pg_attribute where attrelid = to_regclass(%s) "
+            "and attname = 'load_id'",
+            [table],
+        )
+        stated = dict(o.split("=", 1) for o in (options[0][0] or [])) if options else {}
+        current = float(stated.get("n_distinct", 0))
+        if current and 0.5 <= wanted / current <= 2:
+            return
+        conn.execute(f"alter table {table} alter column load_id set (n_distinct = {wanted:.6f})")
+        conn.execute(f"analyze {table} (load_id)")
 
     def dbt_env(self) -> dict[str, str]:
         # Hash joins, not merge joins: with no index, a merge join on the change log's

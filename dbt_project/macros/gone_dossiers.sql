@@ -55,7 +55,8 @@
             "create table " ~ touched ~ " as select unit_code, dossier_code, false as kept from ("
             ~ " select log.unit_code, log.dossier_code from " ~ dossier_log ~ " as log"
             ~ " inner join " ~ loaded_files ~ " as files on " ~ same_file("files", "log")
-            ~ " where files.loaded_at > (select max(loaded_through) from " ~ this ~ ")"
+            ~ " where files.loaded_at > " ~ current_value(this.schema, this.identifier,
+                'max(loaded_through)', dbt.type_timestamp())
             ~ " union"
             ~ " select built.unit_code, built.dossier_code from " ~ this ~ " as built"
             ~ " where not exists (select 1 from " ~ loaded_files ~ " as files where "

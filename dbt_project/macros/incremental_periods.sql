@@ -58,14 +58,13 @@
 
 {# The last build's as-of date and loaded_through, as scalar SQL expressions. #}
 {% macro last_period_as_of() -%}
-    coalesce((select max(last_as_of) from {{ period_state_relation() }}), cast('1900-01-01' as date))
+    {{ current_value(this.schema, 'int_dossier__period_state', 'max(last_as_of)', 'date',
+        "'1900-01-01'") }}
 {%- endmacro %}
 
 {% macro last_period_loaded_through() -%}
-    coalesce(
-        (select max(loaded_through) from {{ period_state_relation() }}),
-        cast('1900-01-01' as {{ dbt.type_timestamp() }})
-    )
+    {{ current_value(this.schema, 'int_dossier__period_state', 'max(loaded_through)',
+        dbt.type_timestamp(), "'1900-01-01'") }}
 {%- endmacro %}
 
 {% macro stale_keys_relation() -%}
@@ -82,24 +81,29 @@
     where loaded_through > {{ last_period_loaded_through() }}
     union
     select dossier_key from {{ dossiers_relation }}
-    where status_code <> 1
-        and is_timeliness_eligible
-        and (
-            received_date > {{ last_period_as_of() }}
-            or finished_date is null
-            or finished_date > {{ last_period_as_of() }}
-        )
+    where {{ open_after(last_period_as_of()) }}
     union
     select dossier_key from {{ gone_dossiers_relation(dossiers_relation) }}
+{%- endmacro %}
+
+{# Eligible dossiers not finished by `day` (received after it included: a dossier finishes
+   no earlier than it is received). Written as int_dossier__enriched's partial index on
+   finished_date states it, so that PostgreSQL reads the few open dossiers through it. #}
+{% macro open_after(day) -%}
+    {{ timeliness_eligible() }} and (finished_date is null or finished_date > {{ day }})
+{%- endmacro %}
+
+{% macro timeliness_eligible() -%}
+    status_code not in (1, 3, 7, 8)
 {%- endmacro %}
 
 {# pre_hook: list the stale dossiers (kept for the build, dropped by the post_hook),
    write their rows to the ledger with sign -1, then delete them. #}
 {% macro forget_stale_periods(dossiers_relation) -%}
     {%- if is_incremental() -%}
+        {%- do run_query("create table if not exists " ~ period_state_relation()
+            ~ " (last_as_of date, loaded_through " ~ dbt.type_timestamp() ~ ")") -%}
         {%- set statements = [
-            "create table if not exists " ~ period_state_relation()
-                ~ " (last_as_of date, loaded_through " ~ dbt.type_timestamp() ~ ")",
             create_period_deltas(),
             "drop table if exists " ~ stale_keys_relation(),
             "create table " ~ stale_keys_relation() ~ " as " ~ stale_keys_sql(dossiers_relation),
@@ -179,14 +183,13 @@
 {%- endmacro %}
 
 {% macro model_last_as_of() -%}
-    coalesce((select max(last_as_of) from {{ model_state_relation() }}), cast('1900-01-01' as date))
+    {{ current_value(this.schema, this.identifier ~ '__state', 'max(last_as_of)', 'date',
+        "'1900-01-01'") }}
 {%- endmacro %}
 
 {% macro model_last_loaded_through() -%}
-    coalesce(
-        (select max(loaded_through) from {{ model_state_relation() }}),
-        cast('1900-01-01' as {{ dbt.type_timestamp() }})
-    )
+    {{ current_value(this.schema, this.identifier ~ '__state', 'max(loaded_through)',
+        dbt.type_timestamp(), "'1900-01-01'") }}
 {%- endmacro %}
 
 {% macro ensure_model_state() -%}
@@ -199,10 +202,7 @@
    its last as-of date (their timeliness moves with the date). #}
 {% macro model_stale_dossiers() -%}
     loaded_through > {{ model_last_loaded_through() }}
-    or (
-        status_code not in (1, 3, 7, 8)
-        and (finished_date is null or finished_date > {{ model_last_as_of() }})
-    )
+    or ({{ open_after(model_last_as_of()) }})
 {%- endmacro %}
 
 {# <schema>.<model>__unpublished: the keys whose published row may differ from the built

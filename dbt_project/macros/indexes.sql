@@ -15,13 +15,15 @@
 {# post_hook: index `this` on `columns` unless an index on them is there already (a
    whole build makes a new table; an incremental one keeps the old one's). Unnamed, so
    a whole build's new table never collides with the old one it replaces. `unique`
-   treats NULLs as equal (PostgreSQL 15), as a GROUP BY does. #}
-{% macro index_on(columns, unique=false) -%}
+   treats NULLs as equal (PostgreSQL 15), as a GROUP BY does. `where` makes it partial:
+   the rows a night looks up are then a small part of a small index. #}
+{% macro index_on(columns, unique=false, where=none) -%}
     {%- if target.type == 'postgres' -%}
         do $index$ begin
-            if not {{ has_index(this, columns, unique) }} then
+            if not {{ has_index(this, columns, unique, partial=where is not none) }} then
                 create {{ 'unique' if unique }} index on {{ this }}
-                    ({{ columns | join(', ') }}) {{ 'nulls not distinct' if unique }};
+                    ({{ columns | join(', ') }}) {{ 'nulls not distinct' if unique }}
+                    {{ 'where ' ~ where if where is not none }};
             end if;
         end $index$
     {%- else -%}
@@ -30,12 +32,13 @@
 {%- endmacro %}
 
 {# SQL: `relation` has a valid, whole-table index on exactly `columns` (any order);
-   with `unique`, one that refuses duplicates, NULLs included. #}
-{% macro has_index(relation, columns, unique=false) -%}
+   with `unique`, one that refuses duplicates, NULLs included; with `partial`, an index
+   on part of the table instead (index_on's only partial one per columns). #}
+{% macro has_index(relation, columns, unique=false, partial=false) -%}
     exists (
         select 1 from pg_catalog.pg_index as i
         where i.indrelid = to_regclass(format('%I.%I', '{{ relation.schema }}', '{{ relation.identifier }}'))
-            and i.indisvalid and i.indpred is null and i.indexprs is null
+            and i.indisvalid and i.indpred is {{ 'not' if partial }} null and i.indexprs is null
             and i.indnatts = {{ columns | length }}
             {%- if unique %}
             and i.indisunique and i.indnullsnotdistinct

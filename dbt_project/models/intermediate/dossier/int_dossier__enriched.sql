@@ -33,6 +33,7 @@
         post_hook=[
             "{{ index_on(['dossier_key'], unique=true) }}",
             "{{ index_on(['loaded_through']) }}",
+            "{{ index_on(['finished_date'], where=timeliness_eligible()) }}",
             "{{ forget_gone_dossiers(ref('int_dossier__latest_state')) }}",
         ],
     )
@@ -43,7 +44,8 @@ dossiers as (
 
     select * from {{ ref('int_dossier__latest_state') }}
     {% if is_incremental() %}
-    where loaded_through > (select max(loaded_through) from {{ this }})
+    where loaded_through > {{ current_value(this.schema, this.identifier, 'max(loaded_through)',
+        dbt.type_timestamp()) }}
     {% endif %}
 
 ),

@@ -16,11 +16,17 @@
 -- the dossiers re-ranked since the last build and those still active at its as-of
 -- date (only their rows depend on the evaluation date); the rest stays. So no row
 -- stores E: it moves every night.
+--
+-- PostgreSQL is told that a dossier has about three rows here (meta n_distinct: a period
+-- of each grain, more while carried over): ANALYZE's sample saw 675,589 distinct keys in
+-- 31,000,000 rows, so a night's lookups of 120,000 stale dossiers were planned as a scan
+-- of every row (7.3 s against 3.3 s).
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
+        meta={'n_distinct': {'dossier_key': -0.3}},
         pre_hook=[
             "{{ forget_stale_periods(ref('int_dossier__enriched')) }}",
             "{{ record_unverified('build') }}",
