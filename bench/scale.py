@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scale.py [--dossiers 10000000] [--warehouse both|duckdb|postgres]
                                     [--slice-rows 1000000] [--json bench/results-….json]
+                                    [--work DIR]
 
 Generates, with the simulator, `--dossiers` dossiers received over several years at 200
 units (the daily files of one province), holds back the latest files holding about 1% of
@@ -22,6 +23,9 @@ history of about `--slice-rows` rows.
 
 Prints a table per warehouse and the ratios of the issue (end to end / raw floor,
 nightly / full history, naive / cchc); `--json` keeps every figure so two runs compare.
+`--work DIR` keeps the generated inputs there and reuses them on the next run with the
+same `--dossiers` (generating 10,000,000 dossiers takes minutes); warehouses still start
+empty.
 Not a test: it prints what it measured, nothing is asserted.
 """
 
@@ -159,11 +163,22 @@ def _naive(single: Path, admin: str) -> float:
 
 def _history(work: Path, name: str, dossiers: int) -> tuple[Path, Path, Path]:
     """(sources file of the daily files without the night, the night's folder, one CSV)."""
+    done = work / f"{name}.generated"
+    sources, night = work / name / "sources.yml", work / f"{name}_night"
+    single = work / f"{name}_single" / "all.csv"
+    if done.exists() and done.read_text() == str(dossiers):
+        for path in night.rglob("*.csv"):  # a stopped run may have left the night in
+            (sources.parent / path.relative_to(night)).unlink(missing_ok=True)
+        return sources, night, single
+    for stale in (work / name, night, single.parent):
+        shutil.rmtree(stale, ignore_errors=True)
+    done.unlink(missing_ok=True)
     sources = generate_dossiers(work / name, dossiers=dossiers, seed=11, start=START, end=END)
     single = generate_dossiers(work / f"{name}_single", dossiers=dossiers, seed=11,
                                start=START, end=END, single_file=True)  # fmt: skip
     night = work / f"{name}_night"
     hold_back_night(sources.parent, night, 0.01)
+    done.write_text(str(dossiers))
     return sources, night, single
 
 
@@ -174,8 +189,12 @@ def main() -> None:
     parser.add_argument("--slice-rows", type=int, default=1_000_000)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--work", type=Path, default=None,
+                        help="keep the generated inputs here and reuse them")  # fmt: skip
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="cchc-scale-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="cchc-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+    _clear_outputs(work)  # every warehouse starts empty
     kinds = ["duckdb", "postgres"] if args.warehouse == "both" else [args.warehouse]
     figures: dict = {"dossiers": args.dossiers, "warehouses": {}}
     from prefect.testing.utilities import prefect_test_harness
@@ -219,9 +238,21 @@ def main() -> None:
             figures["slice"] = {"rows": cchc_slice["rows_read"], "cchc": cchc_slice,
                                 "naive_seconds": _naive(slice_single, args.pg)}  # fmt: skip
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            _clear_outputs(work)
     _print_slice(figures)
     _save(figures, args.json)
+
+
+def _clear_outputs(work: Path) -> None:
+    """The warehouses and reports of a run in `work`; its generated inputs stay."""
+    for leftover in [*work.glob("*.duckdb*"), *work.glob("reports_*")]:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink()
 
 
 def _save(figures: dict, path: Path | None) -> None:
