@@ -169,6 +169,7 @@ def _history(work: Path, name: str, dossiers: int) -> tuple[Path, Path, Path]:
     if done.exists() and done.read_text() == str(dossiers):
         for path in night.rglob("*.csv"):  # a stopped run may have left the night in
             (sources.parent / path.relative_to(night)).unlink(missing_ok=True)
+        print(f"reusing the {dossiers:,} dossiers generated in {work / name}", flush=True)
         return sources, night, single
     for stale in (work / name, night, single.parent):
         shutil.rmtree(stale, ignore_errors=True)
