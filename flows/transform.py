@@ -104,7 +104,10 @@ def run_dbt(
                 "model": (getattr(r.node, "attached_node", None) or "").split(".")[-1],
             }
         )
-    if not outcome.success:
+    if outcome.success:
+        if work_dir is None:  # a night's own folder (5 MB): kept only when it failed
+            shutil.rmtree(work, ignore_errors=True)
+    else:
         failed = [n for n in nodes if n["status"] not in ("success", "pass", "skipped")]
         if failed:
             first = failed[0]

@@ -655,3 +655,22 @@ def test_docs_generate_offline_and_every_mart_column_is_described_in_both_langua
         for column in built:
             text = node["columns"].get(column, {}).get("description", "")
             assert " / " in text, f"{name}.{column}: needs a Vietnamese / English description"
+
+
+def test_a_dbt_command_keeps_its_work_folder_only_when_it_failed(tmp_path, monkeypatch):
+    """A night's dbt folder (target and logs, some 5 MB) goes once dbt succeeded, or a
+    year of nights fills /tmp; a failed command keeps it and its error names the logs."""
+    import tempfile
+
+    from flows import transform
+    from flows.warehouse import Warehouse
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where mkdtemp makes them
+    warehouse = Warehouse.from_url(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    variables = {"as_of": AS_OF, "run_id": "test"}
+    transform.run_dbt(warehouse, ["ls", "--select", "fct_dossier"], variables)
+    assert not list(tmp_path.glob("cchc-dbt-*"))
+    with pytest.raises(transform.TransformError) as failed:  # no raw tables to stage
+        transform.run_dbt(warehouse, ["run", "--select", "stg_raw__task_log"], variables)
+    (kept,) = tmp_path.glob("cchc-dbt-*")
+    assert f"[logs: {kept / 'logs'}]" in str(failed.value)

@@ -202,29 +202,29 @@ def _wait_for_lock(url: str, timeout: float = 120) -> None:
 
 
 def test_backfill_resumes_from_the_day_that_failed(cchc, tmp_path):
-    district = simulate.generate_district(tmp_path / "district", seed=4, days=10, end=_day(10))
+    district = simulate.generate_district(tmp_path / "district", seed=4, days=6, end=_day(6))
     url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
-    args = ["backfill", "--start", _day(1).isoformat(), "--end", _day(10).isoformat(),
+    args = ["backfill", "--start", _day(1).isoformat(), "--end", _day(6).isoformat(),
             "--sources", str(district), "--warehouse", url,
             "--report-dir", str(tmp_path / "reports")]  # fmt: skip
-    day5 = _day(5).isoformat()
-    broken = broken_project(tmp_path, f"'{{{{ var(\"as_of\") }}}}' = '{day5}'")
+    day4 = _day(4).isoformat()
+    broken = broken_project(tmp_path, f"'{{{{ var(\"as_of\") }}}}' = '{day4}'")
     failed = cchc(*args, env={"CCHC_DBT_PROJECT_DIR": str(broken)})
     assert failed.returncode != 0
-    assert f"backfill stopped at {day5}" in failed.stderr, failed.stderr[-2000:]
+    assert f"backfill stopped at {day4}" in failed.stderr, failed.stderr[-2000:]
     warehouse = Warehouse.from_url(url)
-    assert pipeline.published_days(warehouse) == {_day(n).isoformat() for n in range(1, 5)}
+    assert pipeline.published_days(warehouse) == {_day(n).isoformat() for n in range(1, 4)}
 
     resumed = cchc(*args)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "4 already published, 6 to run" in resumed.stdout
+    assert "3 already published, 3 to run" in resumed.stdout
     runs = warehouse.query_df("select as_of, status from marts.pipeline_runs order by started_at")
     assert [str(d)[:10] for d in runs.as_of[runs.status == "published"]] == [
-        _day(n).isoformat() for n in range(1, 11)
+        _day(n).isoformat() for n in range(1, 7)
     ]
     # each night saw only its own files: the last night's marts hold every day's dossiers
     loaded_days = warehouse.query_df("select max(file_date) as d from raw.loaded_files").d[0]
-    assert str(loaded_days)[:10] == _day(10).isoformat()
+    assert str(loaded_days)[:10] == _day(6).isoformat()
 
 
 def _day(n: int):
