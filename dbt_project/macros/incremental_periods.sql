@@ -218,19 +218,30 @@
 {# pre_hook (after ensure_model_state): the keys this build may change. #}
 {% macro record_unpublished_dossiers(dossiers_relation) -%}
     {%- set ledger = unpublished_relation() -%}
-    {%- set statements = [
-        "create table if not exists " ~ ledger ~ " (dossier_key " ~ dbt.type_string() ~ ")",
-    ] -%}
+    {%- set statements = [] -%}
     {%- if is_incremental() -%}
         {%- do statements.append("insert into " ~ ledger ~ " select dossier_key from "
             ~ dossiers_relation ~ " where " ~ model_stale_dossiers()) -%}
         {%- do statements.append("insert into " ~ ledger ~ " select dossier_key from "
             ~ gone_dossiers_relation(dossiers_relation)) -%}
-    {%- else -%}
-        {%- do statements.append("delete from " ~ ledger) -%}
-        {%- do statements.append("insert into " ~ ledger ~ " values ('" ~ whole_marker() ~ "')") -%}
     {%- endif -%}
-    {%- for sql in statements %}{% do run_query(sql) %}{% endfor -%}
+    {{ fill_unpublished(statements) }}
+{%- endmacro %}
+
+{# Runs an incremental build's `statements` on its ledger of unpublished keys (made if
+   missing); a whole build empties the ledger and marks it whole instead. #}
+{% macro fill_unpublished(statements) -%}
+    {%- set ledger = unpublished_relation() -%}
+    {%- set run = [
+        "create table if not exists " ~ ledger ~ " (dossier_key " ~ dbt.type_string() ~ ")",
+    ] -%}
+    {%- if is_incremental() -%}
+        {%- for sql in statements %}{% do run.append(sql) %}{% endfor -%}
+    {%- else -%}
+        {%- do run.append("delete from " ~ ledger) -%}
+        {%- do run.append("insert into " ~ ledger ~ " values ('" ~ whole_marker() ~ "')") -%}
+    {%- endif -%}
+    {%- for sql in run %}{% do run_query(sql) %}{% endfor -%}
     select 1
 {%- endmacro %}
 
@@ -242,20 +253,11 @@
 {% macro forget_upstream_changes(upstream) -%}
     {%- set ledger = unpublished_relation() -%}
     {%- set upstream_ledger = upstream.schema ~ "." ~ upstream.identifier ~ "__unpublished" -%}
-    {%- set statements = [
-        "create table if not exists " ~ ledger ~ " (dossier_key " ~ dbt.type_string() ~ ")",
-    ] -%}
-    {%- if is_incremental() -%}
-        {%- do statements.append("insert into " ~ ledger ~ " select dossier_key from "
-            ~ upstream_ledger) -%}
-        {%- do statements.append("delete from " ~ this ~ " where dossier_key in (select"
-            ~ " dossier_key from " ~ upstream_ledger ~ ")") -%}
-    {%- else -%}
-        {%- do statements.append("delete from " ~ ledger) -%}
-        {%- do statements.append("insert into " ~ ledger ~ " values ('" ~ whole_marker() ~ "')") -%}
-    {%- endif -%}
-    {%- for sql in statements %}{% do run_query(sql) %}{% endfor -%}
-    select 1
+    {{ fill_unpublished([
+        "insert into " ~ ledger ~ " select dossier_key from " ~ upstream_ledger,
+        "delete from " ~ this ~ " where dossier_key in (select dossier_key from "
+            ~ upstream_ledger ~ ")",
+    ]) }}
 {%- endmacro %}
 
 {# The upstream's changed keys, for the model's own filter (see above). #}
