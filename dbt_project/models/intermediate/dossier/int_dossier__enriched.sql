@@ -85,7 +85,7 @@ dated as (
             )
         end as finished_date,
         cast(coalesce(dossiers.updated_at, dossiers.received_at) as date) as last_event_date,
-        dossiers.status_code not in (1, 3, 7, 8) as is_timeliness_eligible,
+        {{ timeliness_eligible('dossiers.status_code') }} as is_timeliness_eligible,
         procedures.processing_days,
         lower(trim(procedures.day_type)) as day_type,
         -- calendar-day procedures: the day the deadline lands on before rolling
