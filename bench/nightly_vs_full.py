@@ -37,10 +37,9 @@ from flows.warehouse import Warehouse  # noqa: E402
 AS_OF = "2025-01-31"
 
 
-def _node_seconds(work: Path) -> dict[str, float]:
-    """Each dbt node's execution time in one build, from dbt's run_results.json."""
-    results = json.loads((work / "target" / "run_results.json").read_text(encoding="utf-8"))
-    return {r["unique_id"]: round(r["execution_time"], 2) for r in results["results"]}
+def _node_seconds(nodes: list[dict]) -> dict[str, float]:
+    """Each dbt node's execution time in one build."""
+    return {n["node"]: round(n["seconds"], 2) for n in nodes}
 
 
 def _print_slowest(nodes: dict[str, dict[str, float]], count: int = 12) -> None:
@@ -97,11 +96,12 @@ def main() -> None:
         night = 0
         for source in sources.sources:
             night += step("night_load", load.load_file_source, warehouse, source, "n").rows_read
-        step("night_build_incremental", transform.build, warehouse, AS_OF, "n", work / "dbt_n")
-        step("same_data_build_full", transform.build, warehouse, AS_OF, "f", work / "dbt_f",
-             full_refresh=True)  # fmt: skip
-        nodes = {label: _node_seconds(work / folder) for label, folder in
-                 (("night", "dbt_n"), ("full", "dbt_f"))}  # fmt: skip
+        built = {
+            "night": step("night_build_incremental", transform.build, warehouse, AS_OF, "n"),
+            "full": step("same_data_build_full", transform.build, warehouse, AS_OF, "f",
+                         full_refresh=True),
+        }  # fmt: skip
+        nodes = {label: _node_seconds(result) for label, result in built.items()}
         _print_slowest(nodes)
     finally:
         if args.warehouse == "postgres":
