@@ -72,6 +72,7 @@ def run_dbt(
     """Run one dbt command; return its node results, raise TransformError if any failed."""
     from dbt.cli.main import dbtRunner
 
+    own_folder = work_dir is None  # a night's: removed when dbt succeeded
     work = Path(work_dir or tempfile.mkdtemp(prefix="cchc-dbt-"))
     project = project_dir()
     common = [
@@ -85,9 +86,9 @@ def run_dbt(
         "--log-level-file", "warn",  # debug file logging costs a tenth of a build
     ]  # fmt: skip
     env = {**warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    # a night's own folder goes when dbt succeeded: its manifest.json and run_results.json
-    # (0.2 s) are not written; the logs say why one failed
-    artifacts = [] if work_dir else ["--no-write-json"]
+    # an own folder's manifest.json and run_results.json (0.2 s) would go unread; its logs
+    # are kept when dbt failed and say why
+    artifacts = ["--no-write-json"] if own_folder else []
     with environment(env):
         manifest = _manifest(warehouse, env, common)
         outcome = dbtRunner(manifest=manifest, callbacks=[_on_event]).invoke(
@@ -109,7 +110,7 @@ def run_dbt(
             }
         )
     if outcome.success:
-        if work_dir is None:  # a night's own folder (5 MB): kept only when it failed
+        if own_folder:  # some 5 MB a night: kept only when it failed
             shutil.rmtree(work, ignore_errors=True)
     else:
         failed = [n for n in nodes if n["status"] not in ("success", "pass", "skipped")]
